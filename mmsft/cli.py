@@ -1,0 +1,74 @@
+"""The ``mmsft`` command line.
+
+Core subcommands (``train``, ``eval``, ``models build-tiny``) live in :mod:`mmsft`. Subcommands that belong to a
+task (puzzle data building, LIBERO evaluation and data collection) are contributed by modules under ``tasks/``;
+they are listed in :data:`TASK_COMMANDS` and each such module exposes two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+Those modules import only the standard library at module level; heavy imports (torch, mujoco, ...) happen inside
+``run`` so that ``mmsft --help`` is fast and optional extras are needed only by the command that uses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+# (command path) -> (module, one-line help)
+TASK_COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("data", "build"): ("tasks.puzzles.cli_build", "Build SFT datasets (JSONL + PNG) from the puzzle worlds' solvers."),
+    ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
+    ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
+    ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
+}
+
+
+def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
+    return {
+        ("train",): ("mmsft.commands.train", "Train a model: mmsft train CONFIG.yaml key=value ..."),
+        ("eval",): ("mmsft.commands.evaluate", "Evaluate a model on a dataset: mmsft eval CONFIG.yaml key=value ..."),
+        ("models", "build-tiny"): ("mmsft.commands.build_tiny", "Write a tiny offline model folder (text, qwen2-vl, qwen2.5-vl, vla)."),
+        ("demo",): ("mmsft.commands.demo", "The embedded default job: tiny VLM, generated image+video QA, eval/train/eval."),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmsft",
+        description="Multimodal and embodied post-training: SFT, RL from verifiable rewards, on-policy distillation.",
+    )
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    commands = {**_core_commands(), **TASK_COMMANDS}
+    for path, (module_name, help_text) in sorted(commands.items()):
+        container = top
+        for depth, name in enumerate(path[:-1]):
+            key = " ".join(path[: depth + 1])
+            if key not in groups:
+                group_parser = container.add_parser(name, help=f"{name} subcommands")
+                groups[key] = group_parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+                group_parser.set_defaults(_group_parser=group_parser)
+            container = groups[key]
+        sub = container.add_parser(path[-1], help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+    if run is None:
+        (getattr(args, "_group_parser", None) or parser).print_help()
+        return 0 if args.command is None else 2
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
