@@ -1,0 +1,1 @@
+"""general_points environments."""
