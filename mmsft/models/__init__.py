@@ -1,0 +1,1 @@
+"""Model loading, tiny offline builders, modality adapters and the action tokenizer."""
