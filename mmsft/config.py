@@ -1,0 +1,242 @@
+"""Typed run configuration: defaults ⊕ YAML ⊕ ``key=value`` overrides.
+
+Every field carries help text (``mmsft train --help-config`` prints them; ``docs/config.md`` is generated from them).
+An unknown key or a bad value fails at load time, naming the key and the nearest valid names or choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message names the key and what was expected."""
+
+
+def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default.copy(), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _f("", "Local folder or hub id of a HF causal LM or image-text-to-text model.")
+    family: str = _f("auto", "Adapter family; auto detects from the config.", ("auto", "text", "qwen2-vl", "qwen2.5-vl", "vla"))
+    dtype: str = _f("float32", "Weights dtype when loading.", ("float32", "bfloat16", "float16"))
+    attn_implementation: str = _f("", "sdpa, eager, flash_attention_2, ... (empty: transformers' default).")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
+    trust_remote_code: bool = _f(False, "Allow custom modelling code from the model folder.")
+    logprob_chunk_size: int = _f(1024, "Tokens per LM-head chunk when computing log-probs (bounds logits memory).")
+
+
+@dataclass
+class LoraConfig:
+    enabled: bool = _f(False, "Train LoRA adapters (peft) instead of all weights.")
+    r: int = _f(16, "LoRA rank.")
+    alpha: int = _f(32, "LoRA alpha.")
+    dropout: float = _f(0.0, "LoRA dropout.")
+    target_modules: str = _f("all-linear", "Comma-separated module names, or all-linear.")
+
+
+@dataclass
+class DataConfig:
+    train_path: str = _f("", "Training JSONL file or datasets.save_to_disk folder (mmsft schema).")
+    eval_path: str = _f("", "Held-out JSONL / folder for evaluation (optional).")
+    max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).")
+    overlong: str = _f("drop", "Samples over max_length: drop (counted, logged), truncate the response, or error.",
+                       ("drop", "truncate", "error"))
+    padding_side: str = _f("right", "Padding side of training batches (results are identical either way).", ("left", "right"))
+    shuffle: bool = _f(True, "Shuffle every epoch (seeded; resume continues the same order).")
+    image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.")
+    image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.")
+    video_fps: float = _f(2.0, "Frames sampled per second of video.")
+    video_min_frames: int = _f(2, "Minimum sampled frames per video.")
+    video_max_frames: int = _f(16, "Maximum sampled frames per video.")
+    video_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per video frame.")
+    video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.")
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = _f("sft", "Registered loss name (mmsft.objectives.LOSSES), e.g. sft, dft.")
+    loss_agg_mode: str = _f("token-mean", "Aggregation over the whole optimizer step.",
+                            ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"))
+    max_len_norm: int = _f(0, "T_max for seq-mean-token-sum-norm (0: longest response in the step).")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = _f(1e-5, "Peak learning rate (AdamW).")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    beta1: float = _f(0.9, "AdamW beta1.")
+    beta2: float = _f(0.999, "AdamW beta2.")
+    warmup_ratio: float = _f(0.0, "Fraction of steps of linear warm-up.")
+    scheduler: str = _f("cosine", "Learning-rate schedule after warm-up.", ("cosine", "linear", "constant"))
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = _f("runs/default", "Run directory (config, metrics, checkpoints, tables, plots).")
+    max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).")
+    epochs: float = _f(1.0, "Passes over the data when max_steps is 0.")
+    micro_batch_size: int = _f(4, "Samples per forward/backward.")
+    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process).")
+    seed: int = _f(0, "Seed for data order, dropout and initialisation.")
+    mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
+    logging_steps: int = _f(1, "Log metrics every N steps.")
+    save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).")
+    save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).")
+    eval_steps: int = _f(0, "Evaluate every N steps (0: only at the end, if eval_path is set).")
+    resume: str = _f("auto", "auto (latest checkpoint in output_dir, if any), never, or a checkpoint path.")
+    torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).")
+    tensorboard: bool = _f(True, "Write tensorboard events next to metrics.jsonl.")
+    progress: bool = _f(True, "Show a rich progress bar.")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = _f(16, "Prompts per generation batch.")
+    max_new_tokens: int = _f(16, "Generation cap for evaluation.")
+    max_samples: int = _f(0, "Evaluate at most N samples (0: all).")
+    match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
+
+
+@dataclass
+class RunConfig:
+    stage: str = _f("sft", "Training stage (data producer + objective).", ("sft",))
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Model to train."})
+    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA (peft)."})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "Datasets and media budgets."})
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "Loss."})
+    optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "Optimizer and schedule."})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Loop, checkpoints, logging."})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "Generation-based evaluation."})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def _nearest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else f" Valid keys: {', '.join(options)}."
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _coerce(value, args[0], key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"config key {key!r}: expected true/false, got {value!r}")
+    if tp in (int, float):
+        try:
+            number = float(value) if isinstance(value, str) else value
+            if tp is int:
+                if isinstance(number, float) and not number.is_integer():
+                    raise TypeError
+                return int(number)
+            return float(number)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {key!r}: expected {tp.__name__}, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
+        return "" if value is None else str(value)
+    return value
+
+
+def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown config key {full!r}.{_nearest(key, names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {full!r} is a section; expected a mapping of its keys, got {value!r}")
+            _apply(current, value, prefix=f"{full}.")
+            continue
+        coerced = _coerce(value, hints[key], full)
+        choices = next(f for f in dataclasses.fields(obj) if f.name == key).metadata.get("choices")
+        if choices and coerced not in choices:
+            raise ConfigError(f"config key {full!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
+        setattr(obj, key, coerced)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["train.lr=1e-4", "lora.enabled=true"]`` → nested dict (values parsed as YAML scalars)."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.lr=1e-4)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is set both as a value and as a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, cls: type = RunConfig) -> Any:
+    """Defaults ⊕ YAML file ⊕ overrides, validated."""
+    config = cls()
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+        try:
+            _apply(config, loaded)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    _apply(config, parse_overrides(overrides or []))
+    return config
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def config_reference(cls: type = RunConfig) -> str:
+    """Markdown table of every key, default, choices and help (docs/config.md is generated from this)."""
+    lines = ["| key | default | choices | help |", "| --- | --- | --- | --- |"]
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+                continue
+            choices = ", ".join(map(str, f.metadata.get("choices") or ()))
+            lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {choices} | {f.metadata.get('help', '')} |")
+
+    walk(cls(), "")
+    return "\n".join(lines) + "\n"

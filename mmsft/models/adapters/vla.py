@@ -1,0 +1,47 @@
+"""Adapter for OpenVLA-style VLAs: a Qwen-VL backbone whose last vocabulary ids are action bins.
+
+The target is ``sample.actions`` (a chunk of action vectors), tokenised by the model's
+:class:`~mmsft.models.action_tokenizer.ActionTokenizer` into bin tokens; the loss mask covers exactly the action span,
+and :meth:`vocab_subset` restricts log-probs to the action vocabulary (Kim et al., OpenVLA, arXiv 2406.09246).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmsft.data.schema import DataError, Sample
+from mmsft.models.adapters.qwen_vl import QwenVLAdapter
+
+
+class VLAAdapter(QwenVLAdapter):
+    family = "vla"
+
+    def __init__(self, processor: Any, *args: Any, action_tokenizer: Any = None, **kwargs: Any) -> None:
+        super().__init__(processor, *args, **kwargs)
+        if action_tokenizer is None:
+            raise ValueError("the vla family needs an action tokenizer (action_tokenizer.json in the model folder)")
+        self.action_tokenizer = action_tokenizer
+        self._subset = torch.as_tensor(np.asarray(action_tokenizer.action_token_ids), dtype=torch.long)
+
+    def vocab_subset(self) -> torch.Tensor:
+        return self._subset
+
+    def _response(self, sample: Sample, prompt_text: str) -> tuple[list[int], list[bool] | None]:
+        if sample.actions is None:
+            raise DataError(f"{sample.where()}: a VLA sample needs 'actions' (a list of action vectors) as its target")
+        actions = np.asarray(sample.actions, dtype=np.float64)
+        try:
+            ids = np.asarray(self.action_tokenizer.encode(actions)).reshape(-1).tolist()
+        except ValueError as exc:
+            raise DataError(f"{sample.where()}: {exc}") from exc
+        eos = self.tokenizer.eos_token_id
+        # The end-of-turn token follows the action span but lies outside the restricted vocabulary: not supervised.
+        return ids + [eos], [True] * len(ids) + [False]
+
+    def decode_actions(self, token_ids: torch.Tensor | list[int]) -> np.ndarray:
+        """Action vectors from generated bin tokens."""
+        ids = np.asarray(token_ids if not isinstance(token_ids, torch.Tensor) else token_ids.cpu().numpy())
+        return self.action_tokenizer.decode(ids)

@@ -1,0 +1,74 @@
+"""Load any Hugging Face causal LM or image-text-to-text model, by local path or hub id, with its adapter.
+
+Nothing here knows about tiny models: the offline builders write ordinary HF folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmsft.data.media import MediaBudget
+from mmsft.models.adapters import ADAPTERS, ModalityAdapter
+
+ACTION_TOKENIZER_FILE = "action_tokenizer.json"
+_VL_TYPES = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl"}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    processor: Any
+    family: str
+    action_tokenizer: Any = None
+
+
+def detect_family(name_or_path: str, config: Any) -> str:
+    """``text``, ``qwen2-vl``, ``qwen2.5-vl`` or ``vla`` (a VL model folder that carries an action tokenizer)."""
+    model_type = getattr(config, "model_type", "")
+    if model_type in _VL_TYPES:
+        return "vla" if (Path(name_or_path) / ACTION_TOKENIZER_FILE).is_file() else _VL_TYPES[model_type]
+    return "text"
+
+
+def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", attn_implementation: str | None = None,
+               trust_remote_code: bool = False) -> LoadedModel:
+    """Model + processor (tokenizer for text models) + family; an unknown family or dtype fails naming the choices."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise ValueError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"model.name_or_path {name_or_path!r}: not a model folder or reachable hub id ({exc})") from exc
+    if family == "auto":
+        family = detect_family(name_or_path, config)
+    if family not in ADAPTERS:
+        raise ValueError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if family == "text":
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        processor = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
+        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    action_tokenizer = None
+    if family == "vla":
+        from mmsft.models.action_tokenizer import ActionTokenizer
+
+        action_tokenizer = ActionTokenizer.load(name_or_path)
+    return LoadedModel(model, processor, family, action_tokenizer)
+
+
+def build_adapter(loaded: LoadedModel, budget: MediaBudget | None = None, padding_side: str = "right",
+                  max_length: int | None = None, overlong: str = "drop") -> ModalityAdapter:
+    cls = ADAPTERS[loaded.family]
+    extra = {"action_tokenizer": loaded.action_tokenizer} if loaded.family == "vla" else {}
+    return cls(loaded.processor, budget, padding_side=padding_side, max_length=max_length, overlong=overlong, **extra)

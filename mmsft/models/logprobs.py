@@ -1,0 +1,95 @@
+"""Response log-probs (and entropy) without materialising full-vocabulary logits for the whole batch.
+
+The backbone runs once and returns hidden states (B, T, H). Only positions that predict a supervised token are
+gathered, and the LM head + log-softmax run over them in chunks of ``chunk_size`` tokens, each chunk under activation
+checkpointing, so at most ``chunk_size × V`` fp32 logits exist at any time, in forward *and* backward.
+For a VLM prompt of 1,000 image tokens and a 20-token answer this skips 98 % of the head's work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass
+class LogProbs:
+    """``logp[b, t] = log π(input_ids[b, t] | input_ids[b, :t])`` where ``loss_mask[b, t]``, else 0."""
+
+    logp: torch.Tensor
+    entropy: torch.Tensor | None = None
+
+
+def _chunk_logp(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, temperature: float,
+                softcap: float | None, vocab_subset: torch.Tensor | None, with_entropy: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = head(hidden).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    if vocab_subset is not None:
+        logits = logits.index_select(-1, vocab_subset)
+    if temperature != 1.0:
+        logits = logits / temperature
+    log_probs = F.log_softmax(logits, dim=-1)
+    picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if with_entropy:
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+    else:
+        entropy = picked.new_zeros(())
+    return picked, entropy
+
+
+def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, head: nn.Module, *,
+                  chunk_size: int = 1024, temperature: float = 1.0, softcap: float | None = None,
+                  vocab_subset: torch.Tensor | None = None, with_entropy: bool = False) -> LogProbs:
+    """Log-probs of ``input_ids`` at ``loss_mask`` positions from backbone hidden states (B, T, H).
+
+    ``vocab_subset`` restricts the softmax to those ids (e.g. a VLA's 256 action bins); targets outside it are an
+    error. Gradients flow into ``hidden`` and the head.
+    """
+    if hidden.shape[:2] != input_ids.shape or loss_mask.shape != input_ids.shape:
+        raise ValueError(f"hidden {tuple(hidden.shape)}, input_ids {tuple(input_ids.shape)} and loss_mask "
+                         f"{tuple(loss_mask.shape)} must agree on (B, T)")
+    if bool(loss_mask[:, 0].any()):
+        raise ValueError("loss_mask marks position 0, which has no preceding context to predict it from")
+    rows, cols = loss_mask.nonzero(as_tuple=True)
+    targets = input_ids[rows, cols]
+    if vocab_subset is not None:
+        lookup = torch.full((int(vocab_subset.max()) + 1,), -1, dtype=torch.long, device=input_ids.device)
+        lookup[vocab_subset] = torch.arange(len(vocab_subset), device=input_ids.device)
+        if int(targets.max(initial=0)) >= len(lookup) or bool((lookup[targets] < 0).any()):
+            raise ValueError("a supervised token lies outside vocab_subset (restricted action vocabulary)")
+        targets = lookup[targets]
+    source = hidden[rows, cols - 1]
+    picked_parts, entropy_parts = [], []
+    for start in range(0, source.shape[0], chunk_size):
+        h, y = source[start:start + chunk_size], targets[start:start + chunk_size]
+        args = (h, y, head, temperature, softcap, vocab_subset, with_entropy)
+        if torch.is_grad_enabled() and h.requires_grad:
+            picked, ent = checkpoint(_chunk_logp, *args, use_reentrant=False)
+        else:
+            picked, ent = _chunk_logp(*args)
+        picked_parts.append(picked)
+        entropy_parts.append(ent)
+    logp = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
+    if picked_parts:
+        logp = logp.index_put((rows, cols), torch.cat(picked_parts))
+    entropy = None
+    if with_entropy:
+        entropy = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
+        if entropy_parts:
+            entropy = entropy.index_put((rows, cols), torch.cat(entropy_parts))
+    return LogProbs(logp=logp, entropy=entropy)
+
+
+def naive_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Reference implementation from full logits (B, T, V); used by tests to check :func:`head_logprobs`."""
+    log_probs = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    picked = log_probs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    out = torch.zeros(input_ids.shape, dtype=torch.float32, device=logits.device)
+    out[:, 1:] = picked
+    return out * loss_mask.to(out.dtype)

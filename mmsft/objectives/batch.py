@@ -1,0 +1,89 @@
+"""The only thing objectives see: token tensors, never pixels, frames or robot joints.
+
+Every tensor is aligned with ``input_ids``: ``logp[b, t]`` is ``log π(input_ids[b, t] | input_ids[b, :t])`` and
+``loss_mask[b, t]`` is 1 where token ``t`` is a supervised response (or action) token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+
+
+@dataclass(frozen=True)
+class StepNormalizer:
+    """Counts over the *whole optimizer step* (all micro-batches, all data-parallel ranks).
+
+    Aggregation divides by these, never by per-micro-batch counts, so a step split into 1×8 or 8×1 micro-batches
+    gives the same loss and the same gradients (per-micro-batch normalisation silently turns token-mean into a
+    weighted sequence mean). ``world_size`` undoes DDP's gradient averaging.
+    """
+
+    num_tokens: float
+    num_seqs: float
+    max_len: float
+    world_size: int = 1
+
+    @staticmethod
+    def from_mask(mask: torch.Tensor, max_len: float | None = None) -> "StepNormalizer":
+        """Counts of one batch alone (used when the batch *is* the whole step)."""
+        lengths = mask.sum(-1)
+        return StepNormalizer(
+            num_tokens=float(lengths.sum().item()),
+            num_seqs=float((lengths > 0).sum().item()),
+            max_len=float(max_len if max_len is not None else lengths.max().item() if lengths.numel() else 0.0),
+        )
+
+    @staticmethod
+    def combine(masks: list[torch.Tensor], max_len: float | None = None, world_size: int = 1) -> "StepNormalizer":
+        """Counts over several micro-batch masks (one optimizer step)."""
+        parts = [StepNormalizer.from_mask(m) for m in masks]
+        return StepNormalizer(
+            num_tokens=sum(p.num_tokens for p in parts),
+            num_seqs=sum(p.num_seqs for p in parts),
+            max_len=float(max_len) if max_len is not None else max((p.max_len for p in parts), default=0.0),
+            world_size=world_size,
+        )
+
+
+@dataclass
+class TokenBatch:
+    """Token-level view of a micro-batch; optional fields are filled only when an objective requires them."""
+
+    logp: torch.Tensor
+    loss_mask: torch.Tensor
+    normalizer: StepNormalizer | None = None
+    old_logp: torch.Tensor | None = None
+    ref_logp: torch.Tensor | None = None
+    teacher_logp: torch.Tensor | None = None
+    advantages: torch.Tensor | None = None
+    token_weights: torch.Tensor | None = None
+    expert_mask: torch.Tensor | None = None
+    group_id: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.logp.dim() != 2:
+            raise ValueError(f"TokenBatch.logp must be (B, T), got shape {tuple(self.logp.shape)}")
+        if self.loss_mask.shape != self.logp.shape:
+            raise ValueError(f"TokenBatch.loss_mask shape {tuple(self.loss_mask.shape)} != logp shape {tuple(self.logp.shape)}")
+        for name in ("old_logp", "ref_logp", "teacher_logp", "token_weights", "entropy"):
+            value = getattr(self, name)
+            if value is not None and value.shape != self.logp.shape:
+                raise ValueError(f"TokenBatch.{name} shape {tuple(value.shape)} != logp shape {tuple(self.logp.shape)}")
+
+    def require(self, *names: str) -> None:
+        """Raise a clear error if a field an objective needs was not computed."""
+        missing = [n for n in names if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"objective needs TokenBatch fields {missing}, which were not provided")
+
+    def select(self, rows: torch.Tensor | slice) -> "TokenBatch":
+        """Rows of every per-sequence tensor (used to split a batch into micro-batches)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value[rows] if isinstance(value, torch.Tensor) else value
+        return replace(self, **out)

@@ -1,0 +1,1 @@
+"""The training loop (:class:`Trainer`), its producers, checkpointing and logging."""

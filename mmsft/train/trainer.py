@@ -1,0 +1,251 @@
+"""One training loop on accelerate. Stages differ only in their data producer and objective.
+
+Per optimizer step: the producer yields this process's micro-batches; the step's token and sequence counts are
+summed over micro-batches and processes (:class:`StepNormalizer`) so aggregation is invariant to gradient accumulation
+and data-parallel size; each micro-batch runs the policy (chunked log-probs), builds a :class:`TokenBatch` with only
+the fields the objective requires, and back-propagates its share of the loss. A non-finite loss or gradient stops the
+run with a message naming the step and samples; the last good checkpoint is left intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmsft.config import RunConfig, save_config
+from mmsft.data.loaders import load_dataset
+from mmsft.data.media import MediaBudget
+from mmsft.models.loading import build_adapter
+from mmsft.models.policy import Policy
+from mmsft.objectives import StepNormalizer, TokenBatch, get_loss
+from mmsft.train.checkpoint import load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
+from mmsft.train.logging import MetricsLogger
+from mmsft.train.model_setup import load_for_training
+from mmsft.train.optim import build_optimizer, build_scheduler
+from mmsft.train.producers import SFTProducer
+
+SFT_STAGE_FIELDS = frozenset({"logp", "token_weights", "entropy"})
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (non-finite loss, ...); the message says where and what is intact."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    final_model_dir: Path
+    metrics: dict[str, float]
+
+
+def media_budget(cfg: RunConfig) -> MediaBudget:
+    d = cfg.data
+    return MediaBudget(image_min_pixels=d.image_min_pixels, image_max_pixels=d.image_max_pixels,
+                       video_min_pixels=d.video_min_pixels, video_max_pixels=d.video_max_pixels, video_fps=d.video_fps,
+                       video_min_frames=d.video_min_frames, video_max_frames=d.video_max_frames)
+
+
+def _mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig) -> None:
+        if not cfg.model.name_or_path:
+            raise ValueError("config key 'model.name_or_path' is required (a model folder or hub id)")
+        if not cfg.data.train_path:
+            raise ValueError("config key 'data.train_path' is required (a JSONL file or save_to_disk folder)")
+        self.cfg = cfg
+        self.loss_entry = get_loss(cfg.objective.name)
+        unsupported = self.loss_entry.requires - SFT_STAGE_FIELDS
+        if unsupported:
+            raise ValueError(f"objective {cfg.objective.name!r} needs {sorted(unsupported)}, which stage "
+                             f"{cfg.stage!r} does not produce")
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        cfg = self.cfg
+        if cfg.train.torch_threads > 0:
+            torch.set_num_threads(cfg.train.torch_threads)
+        self.accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.train.mixed_precision))
+        set_seed(cfg.train.seed)
+        self.run_dir = Path(cfg.train.output_dir)
+        self.is_main = self.accelerator.is_main_process
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+        self.checkpoint = resolve_resume(self.run_dir, cfg.train.resume)
+        self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
+        self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
+                                     max_length=cfg.data.max_length, overlong=cfg.data.overlong)
+        self.train_samples = load_dataset(cfg.data.train_path)
+        self.eval_samples = load_dataset(cfg.data.eval_path) if cfg.data.eval_path else []
+        if cfg.eval.max_samples and self.eval_samples:
+            self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
+        self.producer = SFTProducer(self.train_samples, self.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum,
+                                    cfg.train.seed, cfg.data.shuffle, self.accelerator.process_index,
+                                    self.accelerator.num_processes)
+        self.total_steps = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * self.producer.steps_per_epoch()))
+        policy = Policy(self.loaded.model, chunk_size=cfg.model.logprob_chunk_size)
+        optimizer = build_optimizer(policy, cfg.optim)
+        self.scheduler = build_scheduler(optimizer, cfg.optim, self.total_steps)
+        self.policy, self.optimizer = self.accelerator.prepare(policy, optimizer)
+        self.vocab_subset = self.adapter.vocab_subset()
+        if self.vocab_subset is not None:
+            self.vocab_subset = self.vocab_subset.to(self.accelerator.device)
+        self.start_step = 0
+        if self.checkpoint is not None:
+            self._restore(self.checkpoint)
+
+    def _restore(self, checkpoint: Path) -> None:
+        state = load_trainer_state(checkpoint)
+        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=False))
+        self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=False))
+        set_rng_state(torch.load(checkpoint / "rng.pt", weights_only=False))
+        self.producer.load_state_dict(state["producer"])
+        self.start_step = int(state["step"])
+
+    @property
+    def model(self) -> Any:
+        return self.accelerator.unwrap_model(self.policy).model
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _normalizer(self, batches: list) -> StepNormalizer:
+        local = StepNormalizer.combine([b.loss_mask for b in batches])
+        counts = torch.tensor([local.num_tokens, local.num_seqs], device=self.accelerator.device, dtype=torch.float64)
+        longest = torch.tensor([local.max_len], device=self.accelerator.device, dtype=torch.float64)
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+            longest = self.accelerator.gather(longest).max().reshape(1)
+        max_len = float(self.cfg.objective.max_len_norm or longest.item())
+        return StepNormalizer(float(counts[0]), float(counts[1]), max_len, self.accelerator.num_processes)
+
+    def _step(self, step: int) -> dict[str, float]:
+        started = time.perf_counter()
+        batches = self.producer.next_step()
+        norm = self._normalizer(batches)
+        with_entropy = "entropy" in self.loss_entry.requires
+        total_loss, tokens, sums = 0.0, 0, {}
+        for index, batch in enumerate(batches):
+            batch = batch.to(self.accelerator.device)
+            last = index == len(batches) - 1
+            context = self.accelerator.no_sync(self.policy) if not last else contextlib.nullcontext()
+            with context, self.accelerator.autocast():
+                out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset)
+                token_batch = TokenBatch(logp=out.logp, loss_mask=batch.loss_mask, normalizer=norm, entropy=out.entropy)
+                loss, metrics = self.loss_entry.fn(token_batch, self.cfg.objective)
+                if not torch.isfinite(loss):
+                    raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
+                self.accelerator.backward(loss)
+            total_loss += float(loss.detach())
+            tokens += batch.num_tokens
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value * (1 if key == "tokens" else float(batch.loss_mask.sum()))
+        grad_norm = self._clip()
+        if not math.isfinite(grad_norm):
+            raise TrainingError(self._nonfinite_message(step, f"gradient norm is {grad_norm}", []))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        elapsed = time.perf_counter() - started
+        supervised = max(sums.get("tokens", 1.0), 1.0)
+        record = {"train/loss": total_loss, "train/grad_norm": grad_norm, "train/lr": self.scheduler.get_last_lr()[0],
+                  "train/tokens_per_s": tokens * self.accelerator.num_processes / elapsed, "train/step_time_s": elapsed,
+                  "data/dropped_overlong": self.producer.state.dropped_overlong,
+                  "data/truncated": self.producer.state.truncated, "data/epoch": self.producer.state.epoch}
+        record.update({f"train/{k}": v / supervised for k, v in sums.items() if k != "tokens"})
+        return record
+
+    def _clip(self) -> float:
+        if self.cfg.optim.max_grad_norm > 0:
+            return float(self.accelerator.clip_grad_norm_(self.policy.parameters(), self.cfg.optim.max_grad_norm))
+        grads = [p.grad.detach().norm() for p in self.policy.parameters() if p.grad is not None]
+        return float(torch.stack(grads).norm()) if grads else 0.0
+
+    def _nonfinite_message(self, step: int, what: str, sample_ids: list[str]) -> str:
+        from mmsft.train.checkpoint import list_checkpoints
+
+        found = list_checkpoints(self.run_dir)
+        intact = f"last good checkpoint: {found[-1]}" if found else "no checkpoint was written yet"
+        ids = f" (samples {sample_ids[:8]})" if sample_ids else ""
+        return (f"training stopped at step {step + 1}: {what}{ids}; the update was not applied and {intact}. "
+                "Lower optim.lr, check the data, or use model.dtype=float32.")
+
+    def _save(self, step: int) -> Path | None:
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        state = {"producer": self.producer.state_dict(), "total_steps": self.total_steps}
+        if self.loaded.action_tokenizer is not None:
+            state["_action_tokenizer"] = self.loaded.action_tokenizer
+        return save_checkpoint(self.run_dir, step, self.model, self.loaded.processor, self.optimizer, self.scheduler,
+                               state, keep=self.cfg.train.save_total_limit)
+
+    def evaluate(self) -> dict[str, float]:
+        from mmsft.eval.generation import accuracy_by, evaluate_accuracy
+
+        if not self.eval_samples or not self.is_main:
+            return {}
+        self.policy.eval()
+        result = evaluate_accuracy(self.model, self.adapter, self.eval_samples, batch_size=self.cfg.eval.batch_size,
+                                   max_new_tokens=self.cfg.eval.max_new_tokens, match=self.cfg.eval.match)
+        self.policy.train()
+        metrics = {"eval/accuracy": result.accuracy}
+        metrics.update({f"eval/accuracy_{k}": v for k, v in accuracy_by(result.predictions).items() if k != "None"})
+        return metrics
+
+    # ------------------------------------------------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        self._setup()
+        cfg = self.cfg
+        logger = MetricsLogger(self.run_dir, self.total_steps, self.start_step, cfg.train.tensorboard,
+                               cfg.train.progress, enabled=self.is_main)
+        last_metrics: dict[str, float] = {}
+        try:
+            for step in range(self.start_step, self.total_steps):
+                record = self._step(step)
+                done = step + 1
+                if cfg.train.eval_steps and done % cfg.train.eval_steps == 0 and done < self.total_steps:
+                    record.update(self.evaluate())
+                if done % cfg.train.logging_steps == 0 or done == self.total_steps:
+                    logger.log(done, record)
+                last_metrics = record
+                if cfg.train.save_steps and done % cfg.train.save_steps == 0 and done < self.total_steps:
+                    self._save(done)
+            final_eval = self.evaluate()
+            if final_eval:
+                logger.log(self.total_steps, final_eval)
+                last_metrics.update(final_eval)
+            self._save(self.total_steps)
+            final_dir = self._export_final()
+        finally:
+            logger.close()
+        summary = {k: v for k, v in last_metrics.items() if isinstance(v, (int, float))}
+        if self.is_main:
+            (self.run_dir / "summary.json").write_text(json.dumps({"steps": self.total_steps, **summary}, indent=2))
+            logger.summary_table(f"mmsft {cfg.stage} · {self.total_steps} steps · {self.run_dir}", summary)
+        return TrainResult(self.run_dir, self.total_steps, final_dir, summary)
+
+    def _export_final(self) -> Path:
+        final = self.run_dir / "final"
+        if self.is_main:
+            self.model.save_pretrained(final, safe_serialization=True)
+            self.loaded.processor.save_pretrained(final)
+            if self.loaded.action_tokenizer is not None:
+                self.loaded.action_tokenizer.save(final)
+        self.accelerator.wait_for_everyone()
+        return final
+
