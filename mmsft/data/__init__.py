@@ -1,0 +1,1 @@
+"""Sample / Message schema, loaders, media IO and dataset generators (shapes-world QA)."""
