@@ -11,7 +11,15 @@ from fractions import Fraction
 from typing import Sequence
 
 
-def _search(items: list[tuple[Fraction, str]], target: Fraction, failed: set) -> str | None:
+def _fmt(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _operand(value: Fraction) -> str:
+    return _fmt(value) if value.denominator == 1 else f"({_fmt(value)})"
+
+
+def _search(items: list[tuple[Fraction, str]], target: Fraction, failed: set, steps: list[str]) -> str | None:
     if len(items) == 1:
         return items[0][1] if items[0][0] == target else None
     key = tuple(sorted(v for v, _ in items))
@@ -23,16 +31,18 @@ def _search(items: list[tuple[Fraction, str]], target: Fraction, failed: set) ->
         for j in range(i + 1, n):
             b, eb = items[j]
             rest = [items[k] for k in range(n) if k != i and k != j]
-            options = [(a + b, f"({ea}+{eb})"), (a * b, f"{ea}*{eb}"), (a - b, f"({ea}-{eb})"),
-                       (b - a, f"({eb}-{ea})")]
+            options = [(a + b, f"({ea}+{eb})", a, "+", b), (a * b, f"{ea}*{eb}", a, "*", b),
+                       (a - b, f"({ea}-{eb})", a, "-", b), (b - a, f"({eb}-{ea})", b, "-", a)]
             if b != 0:
-                options.append((a / b, f"{ea}/{eb}"))
+                options.append((a / b, f"{ea}/{eb}", a, "/", b))
             if a != 0:
-                options.append((b / a, f"{eb}/{ea}"))
-            for value, expr in options:
-                found = _search(rest + [(value, f"({expr})" if expr[0] != "(" else expr)], target, failed)
+                options.append((b / a, f"{eb}/{ea}", b, "/", a))
+            for value, expr, x, op, y in options:
+                steps.append(f"{_operand(x)} {op} {_operand(y)} = {_fmt(value)}")
+                found = _search(rest + [(value, f"({expr})" if expr[0] != "(" else expr)], target, failed, steps)
                 if found is not None:
                     return found
+                steps.pop()
     failed.add(key)
     return None
 
@@ -50,10 +60,17 @@ def _strip_outer(expr: str) -> str:
     return expr
 
 
-def solve(values: Sequence[int], target: int = 24) -> str | None:
-    """A formula over ``values`` (each used once) equal to ``target``, or ``None`` if there is none."""
+def solve_with_steps(values: Sequence[int], target: int = 24) -> tuple[str, list[str]] | None:
+    """``(formula, steps)`` where steps are the solver's combinations (``"9 * 11 = 99"``), or ``None``."""
     if not values:
         raise ValueError("solve needs at least one value")
     items = [(Fraction(int(v)), str(int(v))) for v in values]
-    found = _search(items, Fraction(target), set())
-    return None if found is None else _strip_outer(found)
+    steps: list[str] = []
+    found = _search(items, Fraction(target), set(), steps)
+    return None if found is None else (_strip_outer(found), steps)
+
+
+def solve(values: Sequence[int], target: int = 24) -> str | None:
+    """A formula over ``values`` (each used once) equal to ``target``, or ``None`` if there is none."""
+    found = solve_with_steps(values, target)
+    return None if found is None else found[0]
