@@ -61,7 +61,7 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
     if vocab_subset is not None:
         lookup = torch.full((int(vocab_subset.max()) + 1,), -1, dtype=torch.long, device=input_ids.device)
         lookup[vocab_subset] = torch.arange(len(vocab_subset), device=input_ids.device)
-        if int(targets.max(initial=0)) >= len(lookup) or bool((lookup[targets] < 0).any()):
+        if targets.numel() and (int(targets.max()) >= len(lookup) or bool((lookup[targets.clamp(max=len(lookup) - 1)] < 0).any())):
             raise ValueError("a supervised token lies outside vocab_subset (restricted action vocabulary)")
         targets = lookup[targets]
     source = hidden[rows, cols - 1]
