@@ -119,8 +119,10 @@ def test_build_is_deterministic(tmp_path: Path, built: dict[str, Path]) -> None:
     assert _digest(again) == _digest(built["vla"])
     again = build_tiny("vla", tmp_path / "again", seed=0)  # replacing an earlier build in place
     assert _digest(again) == _digest(built["vla"])
-    other = build_tiny("qwen2.5-vl", tmp_path / "other", seed=1)
-    assert _digest(other)["model.safetensors"] != _digest(built["qwen2.5-vl"])["model.safetensors"]
+    other = _digest(build_tiny("qwen2.5-vl", tmp_path / "other", seed=1))
+    reference = _digest(built["qwen2.5-vl"])
+    assert other["model.safetensors"] != reference["model.safetensors"]
+    assert other["tokenizer.json"] == reference["tokenizer.json"]  # one vocabulary for every weight seed
 
 
 def test_build_leaves_global_rng_alone(tmp_path: Path) -> None:
@@ -140,6 +142,8 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
     assert config.vision_config.hidden_size == 128  # Qwen2-VL merger output follows the LLM width
     with pytest.raises(ValueError, match="hidden_sise.*hidden_size"):
         build_tiny("text", tmp_path / "bad", hidden_sise=32)
+    with pytest.raises(ValueError, match="vocab_size=5000 is more than the synthetic corpus supports"):
+        build_tiny("text", tmp_path / "bad", vocab_size=5000)
     with pytest.raises(ValueError, match="unknown tiny model family 'qwen25-vl'"):
         build_tiny("qwen25-vl", tmp_path / "bad")
     (tmp_path / "occupied").mkdir()

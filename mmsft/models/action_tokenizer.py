@@ -234,10 +234,14 @@ class ActionTokenizer:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "ActionTokenizer":
         """Inverse of :meth:`to_dict`; ``source`` names the file in error messages."""
-        required = ("vocab_size", "n_bins", "token_offset", "low_quantile", "high_quantile", "action_dim", "low", "high")
+        required = (
+            "vocab_size", "n_bins", "token_offset", "low_quantile", "high_quantile", "action_dim", "low", "high"
+        )
         missing = [key for key in required if key not in data]
         if missing:
-            raise ValueError(f"{source}: missing key(s) {missing}; expected an {ACTION_TOKENIZER_FILE} written by save()")
+            raise ValueError(
+                f"{source}: missing key(s) {missing}; expected an {ACTION_TOKENIZER_FILE} written by save()"
+            )
         if data.get("format", _FORMAT) != _FORMAT:
             raise ValueError(f"{source}: 'format' is {data.get('format')!r}, expected {_FORMAT!r}")
         tokenizer = cls(

@@ -2,15 +2,11 @@
 
 :func:`build_tiny` writes, for each family, a folder that ``from_pretrained`` loads like any hub checkpoint:
 
-===============  ==========================================  ===========================================
-family           model class (reload with)                   processor (reload with)
-===============  ==========================================  ===========================================
-``text``         ``Qwen2ForCausalLM`` (``AutoModelForCausalLM``)  tokenizer (``AutoTokenizer``)
-``qwen2-vl``     ``Qwen2VLForConditionalGeneration``          ``Qwen2VLProcessor`` (``AutoProcessor``)
-``qwen2.5-vl``   ``Qwen2_5_VLForConditionalGeneration``       ``Qwen2_5_VLProcessor`` (``AutoProcessor``)
-``vla``          as ``qwen2.5-vl``, the last ``n_action_bins``  as ``qwen2.5-vl``, plus
-                 vocabulary ids are ``<|act_i|>`` bins          ``action_tokenizer.json``
-===============  ==========================================  ===========================================
+* ``text``: ``Qwen2ForCausalLM`` (reload with ``AutoModelForCausalLM``) and its tokenizer (``AutoTokenizer``);
+* ``qwen2-vl``: ``Qwen2VLForConditionalGeneration`` and ``Qwen2VLProcessor`` (``AutoProcessor``);
+* ``qwen2.5-vl``: ``Qwen2_5_VLForConditionalGeneration`` and ``Qwen2_5_VLProcessor`` (``AutoProcessor``);
+* ``vla``: the ``qwen2.5-vl`` model whose last ``n_action_bins`` vocabulary ids are ``<|act_i|>`` tokens, plus
+  ``action_tokenizer.json`` (:class:`~mmsft.models.action_tokenizer.ActionTokenizer`).
 
 VL models are reloaded with ``AutoModelForImageTextToText``. Every folder holds ``config.json``,
 ``generation_config.json``, ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` and
@@ -76,6 +72,8 @@ QWEN2_5_VL_VISION_DEFAULTS: dict[str, Any] = {
 # Options that are not config fields.
 OTHER_DEFAULTS: dict[str, Any] = {
     "vocab_size": 1024,  # target size of the BPE vocabulary, before reserved action tokens
+    "tokenizer_seed": 0,  # seed of the tokenizer corpus: kept apart from `seed` so that models built with
+    # different weight seeds (a teacher and a student) share one vocabulary
     "tie_word_embeddings": True,
     "min_pixels": 4 * MERGED_PATCH * MERGED_PATCH,  # >= 4 merged tokens per image / video frame pair
     "max_pixels": 64 * MERGED_PATCH * MERGED_PATCH,  # <= 64 merged tokens
@@ -115,7 +113,8 @@ def _split_overrides(family: str, overrides: dict[str, Any]) -> tuple[dict, dict
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(
                 f"build_tiny({family!r}): unknown override {key!r}{hint} Valid: text-config fields "
-                f"(e.g. hidden_size, num_hidden_layers), 'vision_<field>' for the vision tower, or one of {sorted(other)}"
+                f"(e.g. hidden_size, num_hidden_layers), 'vision_<field>' for the vision tower, "
+                f"or one of {sorted(other)}"
             )
     return text, vision, other
 
@@ -257,13 +256,14 @@ def build_tiny(family: str, out_dir: str | os.PathLike[str], seed: int = 0, **ov
         family: one of :data:`FAMILIES` (``text``, ``qwen2-vl``, ``qwen2.5-vl``, ``vla``).
         out_dir: destination; created if missing. An existing model folder (one with ``config.json``) is
             replaced; any other non-empty directory is refused with ``FileExistsError``.
-        seed: seeds both the tokenizer corpus and the weight initialisation; the global torch RNG is left as
-            it was.
+        seed: seeds the weight initialisation (the global torch RNG is left as it was). The tokenizer depends
+            only on ``vocab_size``, ``tokenizer_seed`` and ``n_action_bins``, so folders built with different seeds
+            or sizes share one vocabulary (teacher and student in distillation).
         **overrides: text-config fields (``hidden_size``, ``num_hidden_layers``, ``intermediate_size``,
             ``num_attention_heads``, ``num_key_value_heads``, ``max_position_embeddings``, ``rope_theta``, ...),
             vision-tower fields prefixed with ``vision_`` (``vision_depth=1``), or the options of
-            :data:`OTHER_DEFAULTS` (``vocab_size``, ``tie_word_embeddings``, ``min_pixels``, ``max_pixels``,
-            ``n_action_bins``, ``action_dim``, ``action_low``, ``action_high``).
+            :data:`OTHER_DEFAULTS` (``vocab_size``, ``tokenizer_seed``, ``tie_word_embeddings``, ``min_pixels``,
+            ``max_pixels``, ``n_action_bins``, ``action_dim``, ``action_low``, ``action_high``).
 
     Returns:
         ``Path(out_dir)``.
@@ -284,7 +284,7 @@ def build_tiny(family: str, out_dir: str | os.PathLike[str], seed: int = 0, **ov
     if family == "vla" and reserved <= 0:
         raise ValueError(f"n_action_bins must be positive for the vla family, got {reserved}")
 
-    tokenizer = _tokenizer(int(other["vocab_size"]), seed, reserved)
+    tokenizer = _tokenizer(int(other["vocab_size"]), int(other["tokenizer_seed"]), reserved)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _build_model(family, text, vision, other, tokenizer)

@@ -172,6 +172,11 @@ def train_tiny_backend(vocab_size: int = 1024, seed: int = 0, reserved_tokens: i
     # Special tokens inside corpus lines must not be split into bytes while training: register them first.
     tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tokenizer.train_from_iterator(tiny_corpus(seed), trainer=trainer)
+    if tokenizer.get_vocab_size() < vocab_size - 16:
+        raise ValueError(
+            f"vocab_size={vocab_size} is more than the synthetic corpus supports: BPE stopped at "
+            f"{tokenizer.get_vocab_size()} entries; use vocab_size <= {tokenizer.get_vocab_size()}"
+        )
     # The reasoning tags are ordinary added tokens (as in Qwen3): never split, but kept by
     # ``decode(..., skip_special_tokens=True)`` so that answer parsers and rewards see them.
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in REASONING_TOKENS])
@@ -213,7 +218,8 @@ def build_tiny_tokenizer(vocab_size: int = 1024, seed: int = 0, reserved_tokens:
 
     Args:
         vocab_size: target size of the BPE vocabulary (special tokens and bytes included), before the reserved
-            action tokens. BPE may stop a little earlier when the corpus has no more merges.
+            action tokens. The corpus supports about 1,020 entries (the default 1024 gives 1021); asking for
+            clearly more than BPE can learn raises ``ValueError``.
         seed: seed of the synthetic corpus; the result is deterministic for a given (vocab_size, seed).
         reserved_tokens: number of ``<|act_i|>`` tokens appended as the last ids (0 for none).
 
