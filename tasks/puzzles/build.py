@@ -22,7 +22,7 @@ from envs.sokoban.render import render_image, render_text
 from envs.sokoban.solver import Solution, solve_astar
 from tasks.puzzles import gp_task, sokoban_task
 from tasks.puzzles.diversity import AXES, FAMILY_SETS, sample_variant
-from tasks.puzzles.rows import SPLITS, RowWriter, write_manifest
+from tasks.puzzles.rows import SPLITS, RowWriter, check_out_dir, write_manifest
 from tasks.puzzles.seeds import example_seed, variant_key
 
 #: Sokoban evaluation suites of debunk/RAGEN: name -> (dim, boxes); 6x6-1 is in-distribution.
@@ -70,6 +70,7 @@ class BuildConfig:
         bad = [a for a in self.axes if a not in AXES]
         if bad:
             raise ValueError(f"prompt diversity axes {bad}; expected some of {AXES}")
+        check_out_dir(self.out, self.world)
 
 
 def _meta(cfg: BuildConfig, **extra: Any) -> dict[str, Any]:

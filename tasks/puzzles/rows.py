@@ -85,6 +85,18 @@ def write_manifest(out_dir: str | Path, world: str, split: str, info: dict[str, 
     return path
 
 
+def check_out_dir(out_dir: str | Path, world: str) -> None:
+    """Refuse to mix worlds in one output folder (splits of one world share ``images/`` and the manifest)."""
+    path = Path(out_dir) / "manifest.json"
+    if not path.exists():
+        return
+    splits = json.loads(path.read_text()).get("splits", {})
+    others = sorted({info.get("world") for info in splits.values()} - {world})
+    if others:
+        raise ValueError(f"--out {str(out_dir)!r} already holds a dataset of world {others[0]!r}; use one folder "
+                         f"per world (building {world!r})")
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSONL file; raises naming the file and line on malformed JSON."""
     rows = []
