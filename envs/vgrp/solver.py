@@ -4,7 +4,7 @@ VGRP-Bench describes R-SFT targets as a serialisation of a solver's search: cell
 backtracking. This solver does depth-first search with the minimum-remaining-values heuristic over each puzzle's
 ``cell_domain`` and ``partial_ok`` hooks, checks complete grids with ``rule_violations``, and records events:
 
-- ``("place", r, c, v, k)``: write ``v`` at (r, c); ``k`` candidates were left for that cell (``k == 1``: forced)
+- ``("place", r, c, v, cands)``: write ``v`` at (r, c); ``cands`` were the candidates left (one: forced)
 - ``("dead", r, c)``: cell (r, c) has no candidate left, so the current branch is a dead end
 - ``("undo", r, c, v)``: take ``v`` back from (r, c) (backtracking)
 - ``("reject", rules)``: the grid is full but breaks the listed rules
@@ -106,7 +106,7 @@ def solve(puzzle: Puzzle, inst: Instance, limit: int = 1, max_nodes: int = 200_0
             rng.shuffle(cands)
         for v in cands:
             g[r][c] = v
-            log(("place", r, c, v, len(cands)))
+            log(("place", r, c, v, tuple(cands)))
             if search():
                 return True
             log(("undo", r, c, v))

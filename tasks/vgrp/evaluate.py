@@ -1,0 +1,111 @@
+"""Evaluation report for VGRP-Bench predictions (Ren et al., arXiv 2503.23064).
+
+Per VGRP: perception accuracy (the perceived initial board is right in every cell), answer accuracy (dimensions
+right, givens kept, every rule holds; no partial credit) and answer accuracy given correct perception, overall,
+by puzzle and by puzzle/size. ``success`` is VGRP's vision-mode answer score: answer correct AND perception
+correct when the item showed an image (text-mode items need only the answer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from envs.vgrp.core import Instance, verify
+from envs.vgrp.registry import get_puzzle
+from tasks.vgrp.parser import ParseStats, perception_correct
+
+PREDICTION_KEYS = ("prediction", "response", "completion", "output", "generated", "text", "model_output")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for k, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{k}: not valid JSON ({e})") from e
+    return rows
+
+
+def _prediction_text(row: dict[str, Any]) -> Any:
+    for key in PREDICTION_KEYS:
+        if key in row:
+            return row[key]
+    msgs = row.get("messages")
+    if isinstance(msgs, list) and msgs and msgs[-1].get("role") == "assistant":
+        content = msgs[-1].get("content")
+        if isinstance(content, list):
+            return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return content
+    return None
+
+
+class _Bucket:
+    def __init__(self) -> None:
+        self.n = self.perc = self.ans = self.success = self.ans_and_perc = 0
+
+    def add(self, perc: bool, ans: bool, success: bool) -> None:
+        self.n += 1
+        self.perc += perc
+        self.ans += ans
+        self.success += success
+        self.ans_and_perc += perc and ans
+
+    def as_dict(self) -> dict[str, Any]:
+        def rate(a: int, b: int) -> float | None:
+            return round(a / b, 4) if b else None
+
+        return {"n": self.n, "success": rate(self.success, self.n), "perception_acc": rate(self.perc, self.n),
+                "answer_acc": rate(self.ans, self.n), "answer_acc_given_perception": rate(self.ans_and_perc, self.perc)}
+
+
+def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path | None = None) -> dict[str, Any]:
+    """Score a predictions JSONL (``id`` + one of ``PREDICTION_KEYS``; or ``answer`` rows inline) against the
+    dataset JSONL written by ``build_dataset``; returns the report as a dict."""
+    preds = _read_jsonl(Path(predictions_path))
+    by_id: dict[str, dict[str, Any]] = {}
+    if dataset_path is not None:
+        by_id = {str(r["id"]): r for r in _read_jsonl(Path(dataset_path)) if "id" in r}
+    stats = ParseStats()
+    overall = _Bucket()
+    by_puzzle: dict[str, _Bucket] = {}
+    by_size: dict[str, _Bucket] = {}
+    violations: Counter[str] = Counter()
+    unmatched = 0
+    for k, row in enumerate(preds):
+        ref = row if isinstance(row.get("answer"), dict) and "board" in row["answer"] else by_id.get(str(row.get("id")))
+        if ref is None:
+            unmatched += 1
+            continue
+        spec = ref["answer"]
+        inst = Instance.from_dict(spec)
+        puzzle = get_puzzle(inst.puzzle)
+        parsed = stats.parse(_prediction_text(row))
+        perc = perception_correct(puzzle, parsed.perception, inst)
+        if parsed.answer is None:
+            ans = False
+            violations["unparsed"] += 1
+        else:
+            verdict = verify(puzzle, parsed.answer, inst)
+            ans = verdict.ok
+            violations.update(verdict.violations)
+        with_image = bool(spec.get("with_image", ref.get("meta", {}).get("with_image", True)))
+        success = ans and (perc or not with_image)
+        overall.add(perc, ans, success)
+        by_puzzle.setdefault(inst.puzzle, _Bucket()).add(perc, ans, success)
+        by_size.setdefault(f"{inst.puzzle}/{inst.size}x{inst.size}", _Bucket()).add(perc, ans, success)
+    return {
+        "n_predictions": len(preds), "n_scored": overall.n, "unmatched": unmatched,
+        "overall": overall.as_dict(),
+        "by_puzzle": {k: v.as_dict() for k, v in sorted(by_puzzle.items())},
+        "by_puzzle_size": {k: v.as_dict() for k, v in sorted(by_size.items())},
+        "parse": stats.as_dict(),
+        "violations": dict(sorted(violations.items())),
+    }
