@@ -54,10 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
                 group_parser.set_defaults(_group_parser=group_parser)
             container = groups[key]
         sub = container.add_parser(path[-1], help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # report when the command is used, not on every invocation of the CLI
+            sub.add_argument("rest", nargs=argparse.REMAINDER)
+            sub.set_defaults(_run=_unavailable(" ".join(path), module_name, exc))
+            continue
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(command: str, module_name: str, exc: ImportError) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"mmsft {command}: unavailable because {module_name} failed to import ({exc}); "
+              "install the extra it needs (see README)", file=sys.stderr)
+        return 2
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
