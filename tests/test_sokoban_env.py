@@ -137,3 +137,13 @@ def test_batched_group_reset_and_errors():
         vec.reset([1, 2])
     vec.reset_at(0, seed=9)
     assert vec.level_seeds[0] == 9
+
+
+def test_fast_text_matches_renderer_for_multichar_symbols():
+    emoji = ("🧱", "⬛", "🎯", "✅", "📦", "🙂", "😀")
+    env = SokobanEnv(dim=(7, 7), num_boxes=2, symbols=emoji)
+    env.reset(seed=4)
+    rng = np.random.default_rng(1)
+    for action in rng.integers(0, 4, 30):
+        obs = env.step(int(action))[0]
+        assert obs["text"] == render_text(env.codes(), emoji)

@@ -8,6 +8,7 @@ which keeps 5- and 6-card hands fast.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 
@@ -60,14 +61,23 @@ def _strip_outer(expr: str) -> str:
     return expr
 
 
-def solve_with_steps(values: Sequence[int], target: int = 24) -> tuple[str, list[str]] | None:
-    """``(formula, steps)`` where steps are the solver's combinations (``"9 * 11 = 99"``), or ``None``."""
-    if not values:
-        raise ValueError("solve needs at least one value")
-    items = [(Fraction(int(v)), str(int(v))) for v in values]
+@lru_cache(maxsize=65536)
+def _solve_cached(values: tuple[int, ...], target: int) -> tuple[str, tuple[str, ...]] | None:
+    items = [(Fraction(v), str(v)) for v in values]
     steps: list[str] = []
     found = _search(items, Fraction(target), set(), steps)
-    return None if found is None else (_strip_outer(found), steps)
+    return None if found is None else (_strip_outer(found), tuple(steps))
+
+
+def solve_with_steps(values: Sequence[int], target: int = 24) -> tuple[str, list[str]] | None:
+    """``(formula, steps)`` where steps are the solver's combinations (``"9 * 11 = 99"``), or ``None``.
+
+    Results are memoised per multiset of values (there are only 1,820 four-card multisets of 1..13).
+    """
+    if not values:
+        raise ValueError("solve needs at least one value")
+    found = _solve_cached(tuple(sorted(int(v) for v in values)), int(target))
+    return None if found is None else (found[0], list(found[1]))
 
 
 def solve(values: Sequence[int], target: int = 24) -> str | None:

@@ -18,7 +18,8 @@ from gymnasium import spaces
 
 from envs.sokoban.core import RewardConfig, SokobanCore, cached_level, optimal_length, reward_config
 from envs.sokoban.generator import GeneratorConfig
-from envs.sokoban.level import Level, codes_from_masks
+from envs.sokoban.level import (BOX, BOX_ON_TARGET, FLOOR, PLAYER, PLAYER_ON_TARGET, TARGET, Level,
+                                 codes_from_masks)
 from envs.sokoban.render import DEFAULT_CELL_PX, DEFAULT_SYMBOLS, render_image, render_text, validate_symbols
 
 OBS_MODES = ("text", "image", "both")
@@ -74,6 +75,7 @@ class SokobanEnv(gym.Env):
         self._level_seed: int | None = None
         self._level_id = ""
         self._optimal_len: int | None = None
+        self._static_chars: list[str] = []
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -101,6 +103,15 @@ class SokobanEnv(gym.Env):
             level = cached_level(self.generator, level_seed)
             self._level_seed = level_seed
         self._core = SokobanCore(level, self.rewards)
+        static = codes_from_masks(level.height, level.width, level.walls, level.targets, 0, level.player)
+        static[level.player // level.width, level.player % level.width] = (
+            TARGET if (level.targets >> level.player) & 1 else FLOOR)
+        cells: list[str] = []
+        for r, row in enumerate(static.tolist()):
+            cells.extend(self.symbols[c] for c in row)
+            if r < level.height - 1:
+                cells.append("\n")
+        self._static_chars = cells
         self._level_id = level.content_hash()
         self._optimal_len = optimal_length(level) if self.compute_optimal else None
         self._steps = 0
@@ -154,13 +165,30 @@ class SokobanEnv(gym.Env):
     def image(self) -> np.ndarray:
         return render_image(self.codes(), self.cell_px)
 
+    def _fast_text(self) -> str:
+        """Text observation straight from the bitmasks: static symbols cached per episode, boxes and player
+        written over a copy (equal to ``render_text(self.codes(), symbols)``)."""
+        core = self._core
+        assert core is not None
+        w1 = core.level.width + 1
+        chars = self._static_chars.copy()
+        sym = self.symbols
+        boxes, targets = core.boxes, core.targets
+        while boxes:
+            low = boxes & -boxes
+            boxes ^= low
+            b = low.bit_length() - 1
+            chars[b + b // (w1 - 1)] = sym[BOX_ON_TARGET] if targets & low else sym[BOX]
+        p = core.player
+        chars[p + p // (w1 - 1)] = sym[PLAYER_ON_TARGET] if (targets >> p) & 1 else sym[PLAYER]
+        return "".join(chars)
+
     def _observation(self) -> dict[str, Any]:
-        codes = self.codes()
         obs: dict[str, Any] = {}
         if self.obs_mode in ("text", "both"):
-            obs["text"] = render_text(codes, self.symbols)
+            obs["text"] = self._fast_text()
         if self.obs_mode in ("image", "both"):
-            obs["image"] = render_image(codes, self.cell_px)
+            obs["image"] = render_image(self.codes(), self.cell_px)
         return obs
 
     def _info(self, effective: bool) -> dict[str, Any]:
