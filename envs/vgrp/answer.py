@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,9 @@ def _load(s: str) -> Any:
         except (ValueError, RecursionError):
             pass
         try:
-            return ast.literal_eval(attempt)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # odd escapes in model text are not our warnings
+                return ast.literal_eval(attempt)
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
             pass
     return None
