@@ -1,0 +1,150 @@
+"""VGRP-Bench tasks (Ren et al., arXiv 2503.23064): tolerant parser, prompts, S-/R-SFT dataset builder and the
+evaluation report through the public API in ``tasks.vgrp.api``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from envs.vgrp import get_puzzle
+from tasks.vgrp import api
+from tasks.vgrp.parser import ParseStats, parse_response, perception_correct
+from tasks.vgrp.prompts import build_prompt
+from tasks.vgrp.reasoning import event_text, reasoning_target
+
+
+@pytest.mark.parametrize("text,status,answer", [
+    ('{"perception": [["*", 1]], "think": "a {b}", "answer": [[2, 1]]}', "ok", [["2", "1"]]),
+    ('Here you go:\n```json\n{"perception": [["*"]], "answer": [["1","2"],["2","1"]],}\n```', "ok",
+     [["1", "2"], ["2", "1"]]),
+    ("{'Initial State': [['*']], 'Solution': [['s', 'e'], ['e', 's']]}", "ok", [["s", "e"], ["e", "s"]]),
+    ('{"Thought": "x", "Solution": ["1 2", "2 1"]}', "answer_only", [["1", "2"], ["2", "1"]]),
+    ('{"answer": ["se", "es"]}', "answer_only", [["s", "e"], ["e", "s"]]),
+    ('{"answer": [[["3"], ["4"]]]}', "answer_only", [["3", "4"]]),
+    ("Perception\n[[1, 2], [3, 4]]\nAnswer\n[[\"tt\", \"e\"]]", "ok", [["tt", "e"]]),
+    ("<think>{not json}</think>{\"answer\": [[1]]}", "answer_only", [["1"]]),
+    ('{"perception": [["*"]]}', "perception_only", None),
+    ('{"answer": "no idea"}', "no_grid", None),
+    ("I cannot solve this.", "no_json", None),
+    ("", "empty", None),
+    (None, "empty", None),
+])
+def test_parser(text, status, answer):
+    parsed = parse_response(text)
+    assert parsed.status == status
+    assert parsed.answer == answer
+    assert parsed.parse_ok == (answer is not None)
+
+
+def test_parse_stats_count_unparsable():
+    stats = ParseStats()
+    for t in ('{"answer": [[1]]}', "nope", "", '{"perception": [[1]]}'):
+        stats.parse(t)
+    d = stats.as_dict()
+    assert d["total"] == 4 and d["unparsable"] == 3 and d["no_json"] == 1 and d["answer_only"] == 1
+
+
+def test_perception_normalisation():
+    p = get_puzzle("sudoku")
+    inst = p.generate(seed=0, difficulty="easy")
+    seen = [["0" if x == "*" else x for x in row] for row in inst.board]
+    assert perception_correct(p, seen, inst)
+    seen[0][0] = "9"
+    assert not perception_correct(p, seen, inst)
+    assert not perception_correct(p, None, inst) and not perception_correct(p, [["1"]], inst)
+    fe = get_puzzle("field_explore")
+    inst = fe.generate(seed=0, difficulty="easy")
+    zeroes = [["0" if x == "*" else x for x in row] for row in inst.board]
+    assert perception_correct(fe, inst.board, inst)
+    assert not perception_correct(fe, zeroes, inst)  # 0 is a number in minesweeper, not "empty"
+
+
+def test_prompts_modes():
+    p = get_puzzle("skyscraper")
+    inst = p.generate(seed=0, difficulty="easy")
+    vision = build_prompt(p, inst, "solution", with_image=True)
+    text = build_prompt(p, inst, "reasoning", with_image=False)
+    assert "Skyscraper player" in vision and "Board:" not in vision and "think" not in vision
+    assert "Board:" in text and "Top clues" in text and '"think"' in text
+    with pytest.raises(ValueError, match="fmt"):
+        build_prompt(p, inst, "cot")
+
+
+def test_reasoning_target_has_backtracking_and_is_capped():
+    p = get_puzzle("star_battle")
+    found_backtrack = False
+    for seed in range(10):
+        inst = p.generate(seed=seed, difficulty="easy", n_clues=0)
+        think, answer, flags = reasoning_target(p, inst)
+        found_backtrack |= "Backtrack" in think
+        assert flags["solver_solved"]
+    assert found_backtrack
+    inst = get_puzzle("nonogram").generate(seed=0, difficulty="hard", n_clues=0)
+    think, answer, flags = reasoning_target(get_puzzle("nonogram"), inst, max_steps=5, max_nodes=200)
+    assert flags["think_truncated"] and "shortened" in think
+    assert event_text(("dead", 1, 2)) == "(1,2) has no valid value: dead end."
+
+
+@pytest.mark.parametrize("name", api.PUZZLES)
+def test_build_and_evaluate_round_trip(tmp_path, name):
+    fmt = "reasoning" if name in ("sudoku", "hitori", "thermometers") else "solution"
+    counts = api.build_dataset(name, tmp_path, num=3, seed=1, difficulty="easy", fmt=fmt, with_image=True)
+    assert counts["rows"] == 3 and counts["images"] == 3
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    assert len({r["id"] for r in rows}) == 3
+    for row in rows:
+        img_part, text_part = row["messages"][0]["content"]
+        assert img_part["type"] == "image" and (tmp_path / img_part["image"]).exists()
+        assert Image.open(tmp_path / img_part["image"]).size == (800, 800)
+        assert text_part["type"] == "text" and row["messages"][-1]["role"] == "assistant"
+        assert row["meta"]["puzzle"] == name
+    preds = tmp_path / "pred.jsonl"
+    with preds.open("w") as f:
+        f.write(json.dumps({"id": rows[0]["id"], "prediction": rows[0]["messages"][-1]["content"][0]["text"]}) + "\n")
+        target = json.loads(rows[1]["messages"][-1]["content"][0]["text"])
+        f.write(json.dumps({"id": rows[1]["id"], "response": json.dumps({"answer": target["answer"]})}) + "\n")
+        f.write(json.dumps({"id": rows[2]["id"], "prediction": "I give up"}) + "\n")
+        f.write(json.dumps({"id": "unknown", "prediction": "{}"}) + "\n")
+    report = api.evaluate_predictions(preds, tmp_path / "data.jsonl")
+    o = report["overall"]
+    assert report["n_scored"] == 3 and report["unmatched"] == 1
+    assert o["success"] == pytest.approx(1 / 3, abs=1e-3) and o["answer_acc"] == pytest.approx(2 / 3, abs=1e-3)
+    assert o["perception_acc"] == pytest.approx(1 / 3, abs=1e-3) and o["answer_acc_given_perception"] == 1.0
+    assert report["parse"]["no_json"] == 1 and report["parse"]["unparsable"] == 1
+    size = counts["size"]
+    assert report["by_puzzle_size"][f"{name}/{size}x{size}"]["n"] == 3
+
+
+def test_text_only_build_and_deterministic(tmp_path):
+    a = api.build_dataset("kakuro", tmp_path / "a", num=4, seed=3, size=5, with_image=False)
+    b = api.build_dataset("kakuro", tmp_path / "b", num=4, seed=3, size=5, with_image=False)
+    assert a["images"] == 0 and not (tmp_path / "a" / "images").exists()
+    ta = (tmp_path / "a" / "data.jsonl").read_text()
+    assert ta == (tmp_path / "b" / "data.jsonl").read_text()
+    row = json.loads(ta.splitlines()[0])
+    assert [part["type"] for part in row["messages"][0]["content"]] == ["text"]
+    # text-mode items are scored without perception
+    pred = tmp_path / "p.jsonl"
+    target = json.loads(row["messages"][-1]["content"][0]["text"])
+    pred.write_text(json.dumps({"id": row["id"], "prediction": json.dumps({"answer": target["answer"]})}))
+    assert api.evaluate_predictions(pred, tmp_path / "a" / "data.jsonl")["overall"]["success"] == 1.0
+
+
+def test_inline_answers_and_bad_arguments(tmp_path):
+    api.build_dataset("sudoku", tmp_path, num=2, seed=0, with_image=False)
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    pred = tmp_path / "inline.jsonl"
+    pred.write_text("\n".join(json.dumps({**r, "prediction": r["messages"][-1]["content"][0]["text"]}) for r in rows))
+    assert api.evaluate_predictions(pred)["overall"]["success"] == 1.0
+    with pytest.raises(ValueError, match="puzzle"):
+        api.build_dataset("chess", tmp_path, 1, 0)
+    with pytest.raises(ValueError, match="fmt"):
+        api.build_dataset("sudoku", tmp_path, 1, 0, fmt="cot")
+    with pytest.raises(ValueError, match="num"):
+        api.build_dataset("sudoku", tmp_path, 0, 0)
+    with pytest.raises(ValueError, match="difficulty"):
+        api.build_dataset("sudoku", tmp_path, 1, 0, difficulty="extreme")
+    with pytest.raises(FileNotFoundError):
+        api.evaluate_predictions(tmp_path / "missing.jsonl")
