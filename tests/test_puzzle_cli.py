@@ -183,5 +183,14 @@ def test_vgrp_dispatch(tmp_path):
     except ModuleNotFoundError:
         assert main(["data", "build", "vgrp-sudoku", "--out", str(tmp_path / "v")]) == 2
         return
-    assert main(["data", "build", "vgrp-sudoku", "--num", "2", "--format", "solution",
-                 "--out", str(tmp_path / "v")]) == 0
+    out = tmp_path / "v"
+    assert main(["data", "build", "vgrp-sudoku", "--num", "2", "--format", "solution", "--out", str(out)]) == 0
+    data = next(out.glob("*.jsonl"))
+    rows = _rows(data)
+    preds = tmp_path / "vpreds.jsonl"
+    preds.write_text("\n".join(json.dumps({"id": r["id"], "response": r["messages"][-1]["content"][0]["text"]})
+                               for r in rows) + "\n")
+    assert main(["eval-puzzles", "--world", "vgrp-sudoku", "--predictions", str(preds), "--data", str(data),
+                 "--out", str(tmp_path / "vreport.json")]) == 0
+    assert (tmp_path / "vreport.json").is_file()
+    assert main(["data", "build", "vgrp-chess", "--out", str(tmp_path / "c")]) == 2

@@ -56,17 +56,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tasks.puzzles.dispatch import call_with_accepted, is_vgrp, vgrp_function
+    from tasks.puzzles.dispatch import call_with_accepted, is_vgrp, vgrp_function, vgrp_puzzle
 
     world = args.world
     try:
         if is_vgrp(world):
+            import inspect
+
+            from tasks.puzzles.seeds import SPLIT_BASES
+
             fn = vgrp_function("build_dataset")
+            puzzle = vgrp_puzzle(world)
+            takes_split = "split" in inspect.signature(fn).parameters
             result = call_with_accepted(fn, {
-                "puzzle": world[len("vgrp-"):], "world": world, "split": args.split, "format": args.format,
-                "prompt_diversity": args.prompt_diversity, "num": args.num, "seed": args.seed,
-                "out": args.out, "out_dir": args.out, "modality": args.modality, "size": args.size,
-                "difficulty": args.difficulty})
+                "puzzle": puzzle, "world": world, "split": args.split, "format": args.format,
+                "fmt": args.format or "solution", "prompt_diversity": args.prompt_diversity, "num": args.num,
+                # without a split parameter, keep splits disjoint by offsetting the seed into the split's range
+                "seed": args.seed if takes_split else SPLIT_BASES[args.split] + args.seed,
+                "out": args.out, "out_dir": args.out, "modality": args.modality,
+                "with_image": args.modality != "text", "size": args.size, "difficulty": args.difficulty})
             print(json.dumps(result, default=str) if result is not None else f"built {world} into {args.out}")
             return 0
         from tasks.puzzles.build import BuildConfig, build_general_points, build_sokoban

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tasks.puzzles.dispatch import call_with_accepted, is_vgrp, vgrp_function
+    from tasks.puzzles.dispatch import call_with_accepted, is_vgrp, vgrp_function, vgrp_puzzle
 
     try:
         if not Path(args.predictions).is_file():
@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
         if is_vgrp(args.world):
             fn = vgrp_function("evaluate_predictions")
             report = call_with_accepted(fn, {
-                "puzzle": args.world[len("vgrp-"):], "world": args.world, "predictions": args.predictions,
-                "data": args.data, "out": args.out})
+                "puzzle": vgrp_puzzle(args.world), "world": args.world, "predictions": args.predictions,
+                "predictions_path": args.predictions, "data": args.data, "dataset_path": args.data})
+            if args.out:
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
             print(json.dumps(report, indent=2, default=str))
             return 0
         from tasks.puzzles.evaluate import evaluate_files, format_report

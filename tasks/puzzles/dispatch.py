@@ -18,6 +18,25 @@ def is_vgrp(world: str) -> bool:
     return world.startswith(VGRP_PREFIX) and len(world) > len(VGRP_PREFIX)
 
 
+def vgrp_puzzle(world: str) -> str:
+    """``vgrp-trees-and-tents`` -> ``trees_and_tents``, checked against ``tasks.vgrp.api.PUZZLES`` when listed."""
+    if not is_vgrp(world):
+        raise ValueError(f"world={world!r} is not a VGRP world (expected 'vgrp-<puzzle>')")
+    name = world[len(VGRP_PREFIX):].replace("-", "_").lower()
+    known = getattr(importlib.import_module("tasks.vgrp.api"), "PUZZLES", None) if _has_vgrp() else None
+    if known is not None and name not in known:
+        raise ValueError(f"VGRP puzzle {name!r} is unknown; expected one of {sorted(known)}")
+    return name
+
+
+def _has_vgrp() -> bool:
+    try:
+        importlib.import_module("tasks.vgrp.api")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
 def vgrp_function(name: str):
     """``tasks.vgrp.api.<name>``; raises a clear error when the VGRP task layer is not installed."""
     try:
