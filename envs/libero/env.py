@@ -13,7 +13,9 @@ Reward: 1.0 on a step where the task's success predicate holds, else 0.0 (sparse
 
 ``reset(options={"init_state": k})`` loads stored init state ``k`` (episode k of the standard protocol uses init
 state k); without it a state is drawn with the env's ``np_random`` (seed with ``reset(seed=...)``).
-``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator
+Fixture placement, which the stored init states do not cover, is seeded per episode from
+``(seed, task_id, init_state)`` (LIBERO samples it from numpy's global RNG), so an episode is reproducible
+regardless of which worker runs it. ``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator
 is built lazily on the first reset, so constructing the env (and reading its spaces) is cheap.
 """
 
@@ -171,7 +173,6 @@ class LiberoEnv(gym.Env):
             self._env = ControlEnv(
                 has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False, **common
             )
-        self._env.seed(self._sim_seed)
 
     def _close_sim(self) -> None:
         if self._env is None:
@@ -210,8 +211,11 @@ class LiberoEnv(gym.Env):
             raise ValueError(f"options['init_state']={init_id!r}; expected an int in [0, {n}) for this task")
         if self._env is None:
             self._build()
-        elif seed is not None:
-            self._env.seed(int(seed))
+        # Fixtures (cabinets, stoves, ...) are not in the stored init states: every hard reset re-samples their
+        # placement from numpy's *global* RNG. Seeding it per episode makes an episode a function of
+        # (seed, task, init state) only, whatever worker runs it and whatever ran before.
+        base = self._sim_seed if seed is None else int(seed)
+        self._env.seed((base * 1_000_003 + self._task.task_id * 1_009 + int(init_id)) % 2**32)
         self._env.reset()
         self._tune_render()
         raw = self._env.set_init_state(init_states(self.suite, self._task.task_id)[int(init_id)])

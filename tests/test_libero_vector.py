@@ -1,0 +1,111 @@
+"""LiberoVectorEnv scheduling and fault isolation with a fake environment (no simulator needed, a few seconds).
+
+The fake env runs in real spawn-context workers; episodes with init state 1 misbehave in the requested way
+(raise, crash the process, hang), so every test checks that the fault ends exactly that episode as a failure
+with a reason, the worker is restarted, and every other episode still completes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from envs.libero.vector import EpisodeSpec, LiberoVectorEnv, grpo_groups, stack_observations
+
+pytestmark = pytest.mark.libero
+EPISODE_LEN = 4
+
+
+class FakeEnv(gym.Env):
+    """Succeeds on even init states after EPISODE_LEN steps; init state 1 faults according to ``mode``."""
+
+    def __init__(self, task_id: int, mode: str = "ok") -> None:
+        self.task_id, self.mode, self.t, self.init_state = task_id, mode, 0, -1
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self.task_id, self.init_state, self.t = options["task_id"], options["init_state"], 0
+        return self._obs(), {"instruction": f"task {self.task_id}", "success": False}
+
+    def step(self, action):
+        self.t += 1
+        if self.init_state == 1 and self.t == 2:
+            if self.mode == "raise":
+                raise RuntimeError("injected fault")
+            if self.mode == "crash":
+                os._exit(3)
+            if self.mode == "stuck":
+                time.sleep(600)
+        done = self.t >= EPISODE_LEN
+        success = done and self.init_state % 2 == 0
+        return self._obs(), float(success), success, done and not success, {"success": success}
+
+    def _obs(self) -> dict[str, Any]:
+        return {"proprio": np.full(8, self.t, np.float32), "instruction": f"task {self.task_id}"}
+
+
+def _run(vec: LiberoVectorEnv, specs: list[EpisodeSpec], max_calls: int = 100) -> None:
+    vec.submit(specs)
+    obs, _ = vec.reset()
+    calls = 0
+    while not vec.done:
+        obs, *_ = vec.step([np.zeros(7, np.float32)] * vec.num_workers)
+        calls += 1
+        assert calls < max_calls, "vector env did not finish"
+
+
+@pytest.mark.parametrize("mode", ["raise", "crash", "stuck"])
+def test_fault_ends_episode_restarts_worker_and_loses_nothing(mode: str) -> None:
+    specs = [EpisodeSpec(0, k) for k in range(4)]
+    with LiberoVectorEnv(
+        2, {"mode": mode}, env_entry_point=f"{__name__}:FakeEnv", step_timeout=3.0, reset_timeout=60.0
+    ) as vec:
+        _run(vec, specs)
+        results = sorted(vec.results, key=lambda r: r.episode_id)
+        restarts = vec.restarts
+    assert [r.init_state for r in results] == [0, 1, 2, 3]
+    faulted = results[1]
+    assert not faulted.success and faulted.reason.startswith("fault")
+    expected = {"raise": "injected fault", "crash": "crashed", "stuck": "stuck"}[mode]
+    assert expected in faulted.reason
+    assert faulted.steps == 1  # the faulting step is not counted as completed
+    assert restarts == 1
+    assert [r.success for r in results] == [True, False, True, False]
+    assert results[3].reason == "step_limit" and results[3].steps == EPISODE_LEN
+
+
+def test_auto_reset_groups_and_batching() -> None:
+    specs = grpo_groups([(0, 0), (2, 2)], group_size=3)
+    assert [s.group for s in specs] == [0, 0, 0, 1, 1, 1]
+    with LiberoVectorEnv(2, {}, env_entry_point=f"{__name__}:FakeEnv") as vec:
+        vec.submit(specs)
+        obs, infos = vec.reset()
+        assert infos[0]["instruction"] == "task 0"
+        batch = stack_observations(obs)
+        assert batch["proprio"].shape == (2, 8) and batch["instruction"] == ["task 0", "task 0"]
+        ended = 0
+        while not vec.done:
+            obs, rewards, term, trunc, infos = vec.step(np.zeros((2, 7), np.float32))
+            for i, info in enumerate(infos):
+                if "episode_result" in info:
+                    ended += 1
+                    assert info["final_obs"]["proprio"][0] == EPISODE_LEN
+                    assert rewards[i] == 1.0 and term[i]
+                    if obs[i] is not None:  # same-step auto-reset into the next episode
+                        assert obs[i]["proprio"][0] == 0
+        assert ended == 6 and vec.restarts == 0
+        assert sorted((r.group, r.task_id) for r in vec.results) == [(0, 0)] * 3 + [(1, 2)] * 3
+        assert all(r.success for r in vec.results)
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="num_workers"):
+        LiberoVectorEnv(0)
+    with pytest.raises(ValueError, match="group_size"):
+        grpo_groups([(0, 0)], 0)
+    with pytest.raises(ValueError, match="task_id"):
+        LiberoVectorEnv(1, {"task_id": 3})
