@@ -150,3 +150,19 @@ def test_blocked_move_is_noop_and_presets():
 def test_codes_dtype():
     codes = generate_level(SMALL, 0).codes()
     assert codes.dtype == np.uint8 and codes.shape == (6, 6)
+
+
+def test_boxoban_reader(tmp_path):
+    from envs.sokoban.boxoban import load_boxoban, parse_boxoban
+    from envs.sokoban.level import solved_after
+
+    text = "; 0\n" + "\n".join(LEVEL_ROWS) + "\n\n; 1\n" + "\n".join(["#####", "#@$.#", "#####"]) + "\n"
+    levels = parse_boxoban(text)
+    assert [lv.num_boxes for lv in levels] == [1, 1] and levels[0] == Level.from_ascii(LEVEL_ROWS)
+    (tmp_path / "000.txt").write_text(text)
+    assert load_boxoban(tmp_path) == levels == load_boxoban(tmp_path / "000.txt")
+    assert solved_after(levels[1], [3]) == 1 and solved_after(levels[1], [2, 2]) is None
+    with pytest.raises(ValueError, match="level '0'"):
+        parse_boxoban("; 0\n#####\n#@?.#\n#####\n")
+    with pytest.raises(FileNotFoundError):
+        load_boxoban(tmp_path / "missing.txt")

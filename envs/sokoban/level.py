@@ -249,3 +249,28 @@ def apply_actions(level: Level, actions: Iterable[int]) -> tuple[int, int, int]:
         player = nxt
         applied += 1
     return boxes, player, applied
+
+
+def solved_after(level: Level, actions: Iterable[int]) -> int | None:
+    """Number of actions after which the level is first solved when replaying ``actions``, or ``None``."""
+    offsets = action_offsets(level.width)
+    walls, targets = level.walls, level.targets
+    boxes, player = level.boxes, level.player
+    if boxes == targets:
+        return 0
+    for k, a in enumerate(actions):
+        if a not in (0, 1, 2, 3):
+            raise ValueError(f"action {a!r} is not a Sokoban action id; expected 0 Up, 1 Down, 2 Left, 3 Right")
+        off = offsets[a]
+        nxt = player + off
+        if (walls >> nxt) & 1:
+            continue
+        if (boxes >> nxt) & 1:
+            if ((walls | boxes) >> (nxt + off)) & 1:
+                continue
+            boxes ^= (1 << nxt) | (1 << (nxt + off))
+            if boxes == targets:
+                return k + 1
+        player = nxt
+    return None
+

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.sokoban.level import Level, action_offsets, apply_actions, bits
+from envs.sokoban.level import Level, action_offsets, apply_actions, bits, solved_after
 from envs.sokoban.solver import Solution
 from tasks.puzzles.diversity import BASE_ACTIONS, Variant
 from tasks.puzzles.parsing import parse_actions
@@ -150,14 +150,7 @@ def verify(answer: dict[str, Any], response: str) -> Verdict:
         parsed = parse_actions(response, answer["actions"])
         if not parsed.ok:
             return Verdict(0.0, False, False, parsed.outcome, {"detail": parsed.detail})
-        boxes, player = level.boxes, level.player
-        solved_at = None
-        for k, a in enumerate(parsed.value):
-            state = Level(level.height, level.width, level.walls, level.targets, boxes, player)
-            boxes, player, _ = apply_actions(state, [a])
-            if boxes == level.targets:
-                solved_at = k + 1
-                break
+        solved_at = solved_after(level, parsed.value)
         success = solved_at is not None
         return Verdict(float(success), success, True, "ok",
                        {"moves": len(parsed.value), "solved_at": solved_at, "optimal_len": answer.get("optimal_len")})
