@@ -47,7 +47,11 @@ class Canvas:
             raise ValueError(f"image_px={px!r}: expected an int >= 64")
         self.n, self.px = n, px
         self.left, self.top, self.cell = _layout(n, px, tuple(sorted(margins)), margin_frac)
-        self.image = _base(n, px, tuple(sorted(margins)), margin_frac).copy()
+        # draw straight into a numpy buffer: RGBA images made by frombuffer share memory with the array, so the
+        # observation needs no Image -> array conversion (which costs more than the drawing at 800 px)
+        self.array = _base(n, px, tuple(sorted(margins)), margin_frac).copy()
+        self.image = Image.frombuffer("RGBA", (px, px), self.array, "raw", "RGBA", 0, 1)
+        self.image.readonly = 0
         self.draw = ImageDraw.Draw(self.image)
 
     def box(self, r: int, c: int, inset: float = 0.0) -> tuple[float, float, float, float]:
@@ -61,7 +65,14 @@ class Canvas:
 
     def text(self, xy: tuple[float, float], s: str, frac: float = 0.55, color: tuple[int, int, int] = GIVEN,
              anchor: str = "mm") -> None:
-        self.draw.text(xy, s, fill=color, font=font(int(self.cell * frac)), anchor=anchor)
+        """Cell-sized text: ``frac`` of the cell size in px."""
+        self.label(xy, s, int(self.cell * frac), color, anchor)
+
+    def label(self, xy: tuple[float, float], s: str, size: int, color: tuple[int, int, int] = GIVEN,
+              anchor: str = "mm") -> None:
+        """Text of ``size`` px at ``xy`` (PIL anchor), pasted from a cached anti-aliased glyph mask."""
+        mask, dx, dy = _glyph(s, max(6, int(size)), anchor)
+        self.image.paste(color + (255,), (int(round(xy[0])) + dx, int(round(xy[1])) + dy), mask)
 
     def fill(self, r: int, c: int, color: tuple[int, int, int], inset: float = 0.06) -> None:
         self.draw.rectangle(self.box(r, c, inset), fill=color)
@@ -75,12 +86,12 @@ class Canvas:
     def row_clue(self, r: int, s: str, side: str = "left", color: tuple[int, int, int] = CLUE_RED) -> None:
         y = self.top + (r + 0.5) * self.cell
         x = self.left / 2 if side == "left" else self.left + self.n * self.cell + (self.px - self.left - self.n * self.cell) / 2
-        self.draw.text((x, y), s, fill=color, font=font(int(min(self.cell * 0.5, self.left * 0.6))), anchor="mm")
+        self.label((x, y), s, int(min(self.cell * 0.5, self.left * 0.6)), color)
 
     def col_clue(self, c: int, s: str, side: str = "top", color: tuple[int, int, int] = CLUE_RED) -> None:
         x = self.left + (c + 0.5) * self.cell
         y = self.top / 2 if side == "top" else self.top + self.n * self.cell + (self.px - self.top - self.n * self.cell) / 2
-        self.draw.text((x, y), s, fill=color, font=font(int(min(self.cell * 0.5, self.top * 0.6))), anchor="mm")
+        self.label((x, y), s, int(min(self.cell * 0.5, self.top * 0.6)), color)
 
     def regions(self, reg: list[list[int]], colors: bool = True, width_frac: float = 0.06) -> None:
         """Pastel fill per region id and thick borders between different regions."""
@@ -102,7 +113,8 @@ class Canvas:
         self.draw.rectangle((x0, y0, x0 + side, y0 + side), outline=LINE, width=w)
 
     def to_array(self) -> np.ndarray:
-        return np.asarray(self.image, dtype=np.uint8)
+        """HxWx3 uint8 view of the drawing buffer (a fresh buffer per render, so safe to keep)."""
+        return self.array[:, :, :3]
 
 
 def _layout(n: int, px: int, margins: tuple[str, ...], margin_frac: float | None = None) -> tuple[int, int, float]:
@@ -117,18 +129,30 @@ def _layout(n: int, px: int, margins: tuple[str, ...], margin_frac: float | None
     return left, top, min(px - left - right, px - top - bottom) / n
 
 
+@functools.lru_cache(maxsize=4096)
+def _glyph(s: str, size: int, anchor: str) -> tuple[Image.Image, int, int]:
+    """(mask, dx, dy): an "L" mask of ``s`` and its offset from the anchor point."""
+    f = font(size)
+    left, top, right, bottom = f.getbbox(s, anchor=anchor)
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), s, fill=255, font=f, anchor=anchor)
+    return mask, left, top
+
+
 @functools.lru_cache(maxsize=64)
-def _base(n: int, px: int, margins: tuple[str, ...], margin_frac: float | None) -> Image.Image:
+def _base(n: int, px: int, margins: tuple[str, ...], margin_frac: float | None) -> np.ndarray:
     canvas = Canvas.__new__(Canvas)
     canvas.n, canvas.px = n, px
     canvas.left, canvas.top, canvas.cell = _layout(n, px, margins, margin_frac)
-    img = Image.new("RGB", (px, px), (255, 255, 255))
+    img = Image.new("RGBA", (px, px), (255, 255, 255, 255))
     draw = ImageDraw.Draw(img)
     radius = max(1, int(canvas.cell * 0.12))
     for r in range(n):
         for c in range(n):
             draw.rounded_rectangle(canvas.box(r, c, 0.04), radius=radius, fill=CELL_GREY)
-    return img
+    arr = np.array(img, dtype=np.uint8)
+    arr.flags.writeable = False
+    return arr
 
 
 def draw_symbol(cv: Canvas, r: int, c: int, v: str) -> None:
@@ -155,7 +179,7 @@ def render_image(puzzle: Puzzle, inst: Instance, grid: Grid | None = None, px: i
                 draw_cell(cv, r, c, v, inst)
             else:
                 draw_symbol(cv, r, c, v)
-    return cv.to_array() if as_array else cv.image
+    return cv.to_array() if as_array else cv.image.convert("RGB")
 
 
 def grid_text(g: Grid) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from envs.vgrp.core import EMPTY, Grid, Instance, Puzzle, count_ok, neighbors4, neighbors8
-from envs.vgrp.render import Canvas, font
+from envs.vgrp.render import Canvas
 
 WALL_DIGITS = ("0", "1", "2", "3", "4")
 MINE_DIGITS = tuple(str(i) for i in range(9))
@@ -178,8 +178,7 @@ class FieldExplore(Puzzle):
         return f"Total mines: {inst.clues['mines']}"
 
     def decorate(self, cv: Canvas, inst: Instance) -> None:
-        cv.draw.text((cv.px / 2, cv.top / 2), f"Mines: {inst.clues['mines']}", fill=(150, 20, 20),
-                     font=font(int(cv.top * 0.6)), anchor="mm")
+        cv.label((cv.px / 2, cv.top / 2), f"Mines: {inst.clues['mines']}", int(cv.top * 0.6), (150, 20, 20))
 
     def draw_cell(self, cv: Canvas, r: int, c: int, v: str, inst: Instance) -> None:
         b = inst.board[r][c]

@@ -13,7 +13,7 @@ from envs.vgrp.core import (
 )
 from envs.vgrp.puzzles.filling import CountedFill
 from envs.vgrp.puzzles.shading import reveal_shaded
-from envs.vgrp.render import Canvas, font, region_text
+from envs.vgrp.render import Canvas, region_text
 
 
 def touching(g: Grid, on: str) -> bool:
@@ -97,7 +97,7 @@ class StarBattle(Puzzle):
 
     def draw_cell(self, cv: Canvas, r: int, c: int, v: str, inst: Instance) -> None:
         if v == "s":
-            cv.draw.text(cv.center(r, c), "\u2605", fill=(30, 30, 30), font=font(int(cv.cell * 0.7)), anchor="mm")
+            cv.label(cv.center(r, c), "\u2605", int(cv.cell * 0.7), (30, 30, 30))
 
 
 def fleet_for(n: int) -> list[int]:
@@ -206,7 +206,7 @@ class Battleships(CountedFill):
         self.draw_counts(cv, inst)
         fleet = "Fleet: " + " ".join(str(x) for x in inst.clues["fleet"])
         y = cv.top + inst.size * cv.cell + (cv.px - cv.top - inst.size * cv.cell) / 2
-        cv.draw.text((cv.px / 2, y), fleet, fill=(20, 20, 120), font=font(int(cv.top * 0.45)), anchor="mm")
+        cv.label((cv.px / 2, y), fleet, int(cv.top * 0.45), (20, 20, 120))
 
     def draw_cell(self, cv: Canvas, r: int, c: int, v: str, inst: Instance) -> None:
         if v == "s":

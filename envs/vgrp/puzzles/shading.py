@@ -13,7 +13,7 @@ from envs.vgrp.core import (
     EMPTY, Grid, Instance, Puzzle, column, connected, count_ok, int_grid_to_str, neighbors4, random_latin, reveal,
     runs,
 )
-from envs.vgrp.render import CLUE_RED, Canvas, font
+from envs.vgrp.render import CLUE_RED, Canvas
 
 
 def reveal_shaded(sol: Grid, k: int, rng: random.Random) -> Grid:
@@ -140,14 +140,12 @@ class Nonogram(Puzzle):
         for i in range(inst.size):
             row = " ".join(str(x) for x in inst.clues["rows"][i]) or "0"
             size = int(min(cv.cell * 0.42, cv.left * 0.9 / max(1.0, 0.62 * len(row))))
-            cv.draw.text((cv.left - cv.cell * 0.1, cv.top + (i + 0.5) * cv.cell), row, fill=CLUE_RED,
-                         font=font(size), anchor="rm")
+            cv.label((cv.left - cv.cell * 0.1, cv.top + (i + 0.5) * cv.cell), row, size, CLUE_RED, "rm")
             col = inst.clues["cols"][i] or [0]
             size = int(min(cv.cell * 0.42, cv.top * 0.9 / max(1.0, 1.05 * len(col))))
             x = cv.left + (i + 0.5) * cv.cell
             for k, v in enumerate(reversed(col)):
-                cv.draw.text((x, cv.top - cv.cell * 0.08 - k * size * 1.05), str(v), fill=CLUE_RED,
-                             font=font(size), anchor="md")
+                cv.label((x, cv.top - cv.cell * 0.08 - k * size * 1.05), str(v), size, CLUE_RED, "md")
 
 
 class Hitori(Puzzle):

@@ -15,7 +15,7 @@ from envs.vgrp.core import (
     reveal,
 )
 from envs.vgrp.puzzles.latin import LatinBase, digits
-from envs.vgrp.render import CLUE_RED, PASTELS, Canvas, font
+from envs.vgrp.render import CLUE_RED, PASTELS, Canvas
 
 
 def block_regions(n: int) -> list[list[int]]:
@@ -322,11 +322,11 @@ class KillerSudoku(SudokuBase):
         cage_map = [[cage_of[(r, c)] for c in range(n)] for r in range(n)]
         cv.regions(cage_map, colors=False, width_frac=0.025)
         cv.regions(block_regions(n), colors=False)
-        f = font(int(cv.cell * 0.22))
+        size = int(cv.cell * 0.22)
         for cg in inst.clues["cages"]:
             r, c = cg["cells"][0]
             x0, y0, _, _ = cv.box(r, c, 0.08)
-            cv.draw.text((x0, y0), str(cg["sum"]), fill=CLUE_RED, font=f, anchor="la")
+            cv.label((x0, y0), str(cg["sum"]), size, CLUE_RED, "la")
 
 
 __all__ = ["Sudoku", "JigsawSudoku", "ColoredSudoku", "OddEvenSudoku", "KillerSudoku"]
