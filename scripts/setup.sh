@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up mmsft from scratch: a virtual environment with a torch build that works here, mmsft and its extras.
+#
+#   bash scripts/setup.sh              # .venv with torch + torchvision, mmsft[video,bench,dev]
+#   bash scripts/setup.sh --libero     # ... plus the LIBERO robot-manipulation extra (MuJoCo, robosuite, assets)
+#
+# Environment: PYTHON (interpreter, default python3), VENV (folder, default .venv),
+# MMSFT_TORCH=skip keeps a torch you installed yourself (GPU users), MMSFT_TORCH="torch==X torchvision==Y" pins others.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+WITH_LIBERO=0
+for arg in "$@"; do
+  case "$arg" in
+    --libero) WITH_LIBERO=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --libero)" >&2; exit 2 ;;
+  esac
+done
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off)
+
+# torch: the Qwen-VL processors and qwen-vl-utils need a torchvision that imports. On these x86_64 machines the only
+# such pair is torch 2.14.1 + torchvision 0.29.1 (a CUDA build that runs on CPU); on aarch64, 2.9.1 + 0.24.1.
+if [ "${MMSFT_TORCH:-}" != "skip" ]; then
+  if [ -n "${MMSFT_TORCH:-}" ]; then
+    read -r -a TORCH_PINS <<< "$MMSFT_TORCH"
+  elif [ "$(uname -m)" = "aarch64" ]; then
+    TORCH_PINS=("torch==2.9.1" "torchvision==0.24.1")
+  else
+    TORCH_PINS=("torch==2.14.1" "torchvision==0.29.1")
+  fi
+  if ! "$VENV/bin/python" -c "import torch, torchvision" >/dev/null 2>&1; then
+    echo "== installing ${TORCH_PINS[*]}"
+    "${PIP[@]}" -q "${TORCH_PINS[@]}"
+  fi
+fi
+
+echo "== installing mmsft[video,bench,dev]"
+"${PIP[@]}" -q -e ".[video,bench,dev]"
+
+if [ "$WITH_LIBERO" = 1 ]; then
+  echo "== installing the LIBERO extra"
+  bash scripts/install_libero.sh "$VENV/bin/python"
+fi
+
+"$VENV/bin/python" -c "import torch, torchvision, transformers, mmsft; print('mmsft ready: torch', torch.__version__, '| torchvision', torchvision.__version__, '| transformers', transformers.__version__)"
