@@ -115,8 +115,12 @@ class SokobanVecEnv:
         return self.reset([s for s in seeds for _ in range(group_size)])
 
     # ------------------------------------------------------------------ stepping
-    def step(self, actions: Sequence[int] | np.ndarray):
-        """Step every slot; returns ``(obs, rewards, terminated, truncated, infos)`` as arrays/lists of length B."""
+    def step(self, actions: Sequence[int] | np.ndarray, active: np.ndarray | None = None):
+        """Step every slot; returns ``(obs, rewards, terminated, truncated, infos)`` as arrays/lists of length B.
+
+        ``active`` (bool, B) leaves the other slots untouched: no move, reward 0, step counter unchanged (used to
+        apply multi-action turns of different lengths).
+        """
         if not self._ready:
             raise RuntimeError("SokobanVecEnv.step called before reset")
         act = np.asarray(actions)
@@ -124,6 +128,11 @@ class SokobanVecEnv:
             raise ValueError(f"actions must be {self.num_envs} ints, got shape {act.shape} dtype {act.dtype}")
         if act.size and (act.min() < 0 or act.max() > 3):
             raise ValueError(f"actions must be in 0..3 (Up, Down, Left, Right), got range {act.min()}..{act.max()}")
+        if active is None:
+            active = np.ones(self.num_envs, dtype=bool)
+        active = np.asarray(active, dtype=bool)
+        if active.shape != (self.num_envs,):
+            raise ValueError(f"active must be a bool mask of shape ({self.num_envs},), got {active.shape}")
         rows = self._rows
         off = self.offsets[act]
         nxt = self.player + off
@@ -131,8 +140,8 @@ class SokobanVecEnv:
         wall1 = self.walls[rows, nxt]
         box1 = self.boxes[rows, nxt]
         blocked2 = self.walls[rows, beyond] | self.boxes[rows, beyond]
-        push = box1 & ~blocked2 & ~wall1
-        moved = ~wall1 & (~box1 | push)
+        push = box1 & ~blocked2 & ~wall1 & active
+        moved = ~wall1 & (~box1 | push) & active
         if push.any():
             pr = rows[push]
             self.boxes[pr, nxt[push]] = False
@@ -140,11 +149,11 @@ class SokobanVecEnv:
         delta = push * (self.targets[rows, beyond].astype(np.int64) - self.targets[rows, nxt])
         self.on_target += delta
         self.player = np.where(moved, nxt, self.player)
-        self.steps += 1
+        self.steps += active
         rw = self.rewards
         solved = self.on_target == self.num_boxes
         rewards = (np.full(self.num_envs, rw.step) + rw.box_on_target * (delta > 0) + rw.box_off_target * (delta < 0)
-                   + rw.solved * solved)
+                   + rw.solved * solved) * active
         truncated = ~solved & (self.steps >= self.max_steps)
         return self.observations(), rewards, solved, truncated, self._infos(moved)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from envs.sokoban.level import Level, action_offsets, apply_actions, bits, solved_after
+from envs.sokoban.render import render_text
 from envs.sokoban.solver import Solution
 from tasks.puzzles.diversity import BASE_ACTIONS, Variant
 from tasks.puzzles.parsing import parse_actions
