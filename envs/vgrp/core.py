@@ -9,6 +9,7 @@ cells using VGRP's answer symbols (digits ``"1".."N"``, ``"s"``/``"e"``, ``"w"``
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -20,7 +21,10 @@ LEVELS = ("easy", "medium", "hard")
 
 @dataclass
 class Instance:
-    """One puzzle: the initial board the model must perceive, side clues, and one known solution."""
+    """One puzzle: the initial board the model must perceive, side clues, and one known solution.
+
+    Treat an instance as immutable once checked: structures derived from the clues are cached in ``_derived``
+    (clear it after editing ``board`` or ``clues`` in place)."""
 
     puzzle: str
     size: int
@@ -173,32 +177,36 @@ def verify(puzzle: Puzzle, answer: Any, inst: Instance) -> Verdict:
         not isinstance(row, (list, tuple)) or len(row) != n for row in answer
     ):
         return Verdict(False, ["shape"])
+    allowed = frozenset(puzzle.symbols(n))
+    fixed: dict[tuple[int, int], str] = inst.derived("fixed_cells", lambda: {
+        (r, c): f for r in range(n) for c in range(n) if (f := puzzle.fixed(r, c, inst)) is not None})
+    # cells already spelled canonically skip normalisation; puzzles with their own spelling rules (a wall's
+    # number, a revealed mine count) only fast-path the free symbols
+    fast = inst.derived("fast_symbols", lambda: allowed | frozenset(fixed.values()) if (
+        type(puzzle).normalize_answer_cell is Puzzle.normalize_answer_cell) else allowed)
     g: Grid = []
-    complete = True
-    legal = True
-    givens = True
-    allowed = set(puzzle.symbols(n))
-    for r in range(n):
-        row = []
-        for c in range(n):
-            cell = answer[r][c]
-            cell = "" if cell is None else str(cell).strip().lower()
-            cell = puzzle.normalize_answer_cell(cell, r, c, inst)
-            row.append(cell)
-            f = puzzle.fixed(r, c, inst)
-            if cell in ("", EMPTY):
-                complete = False
-            elif f is not None:
-                if cell != f:
-                    givens = False
-            elif cell not in allowed:
-                legal = False
+    for r, arow in enumerate(answer):
+        row = [x if x.__class__ is str and x in fast else _normalize(puzzle, x, r, c, inst) for c, x in enumerate(arow)]
         g.append(row)
+    complete = not any(EMPTY in row or "" in row for row in g)
+    givens = all(g[r][c] == f for (r, c), f in fixed.items() if g[r][c] not in (EMPTY, ""))
+    legal = True
+    for r, row in enumerate(g):
+        if allowed.issuperset(row):
+            continue
+        for c, x in enumerate(row):
+            if x not in allowed and x not in (EMPTY, "") and (r, c) not in fixed:
+                legal = False
     bad = [name for name, ok in (("complete", complete), ("symbols", legal), ("givens", givens)) if not ok]
     if bad:
         return Verdict(False, bad)
     v = puzzle.rule_violations(g, inst)
     return Verdict(not v, v)
+
+
+def _normalize(puzzle: Puzzle, cell: Any, r: int, c: int, inst: Instance) -> str:
+    cell = "" if cell is None else str(cell).strip().lower()
+    return puzzle.normalize_answer_cell(cell, r, c, inst)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,22 +228,47 @@ def reveal(solution: Grid, k: int, rng: random.Random, cells: Sequence[tuple[int
     return board
 
 
+@functools.lru_cache(maxsize=32)
+def _nb_tables(n: int) -> tuple[list[list[list[tuple[int, int]]]], list[list[list[tuple[int, int]]]], list[list[int]]]:
+    """Per-size neighbour tables: 4-neighbours, 8-neighbours (as (r, c)) and 4-neighbours by flat index."""
+    nb4 = [[[(x, y) for x, y in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)) if 0 <= x < n and 0 <= y < n]
+            for c in range(n)] for r in range(n)]
+    nb8 = [[[(r + dr, c + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+             if (dr or dc) and 0 <= r + dr < n and 0 <= c + dc < n] for c in range(n)] for r in range(n)]
+    flat = [[x * n + y for x, y in nb4[i // n][i % n]] for i in range(n * n)]
+    return nb4, nb8, flat
+
+
 def neighbors4(n: int, r: int, c: int) -> list[tuple[int, int]]:
-    out = []
-    if r > 0:
-        out.append((r - 1, c))
-    if r + 1 < n:
-        out.append((r + 1, c))
-    if c > 0:
-        out.append((r, c - 1))
-    if c + 1 < n:
-        out.append((r, c + 1))
-    return out
+    """Orthogonal neighbours inside the board (a shared cached list: do not modify)."""
+    return _nb_tables(n)[0][r][c]
 
 
 def neighbors8(n: int, r: int, c: int) -> list[tuple[int, int]]:
-    return [(r + dr, c + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
-            if (dr or dc) and 0 <= r + dr < n and 0 <= c + dc < n]
+    """King-move neighbours inside the board (a shared cached list: do not modify)."""
+    return _nb_tables(n)[1][r][c]
+
+
+def grid_connected(g: Grid, on: str | None = None, off: str | None = None) -> bool:
+    """Whether the cells equal to ``on`` (or, with ``off``, different from ``off``) are 4-connected."""
+    n = len(g)
+    flat = [(x == on) if off is None else (x != off) for row in g for x in row]
+    total = sum(flat)
+    if total == 0:
+        return True
+    nbrs = _nb_tables(n)[2]
+    start = flat.index(True)
+    flat[start] = False
+    stack = [start]
+    seen = 1
+    while stack:
+        i = stack.pop()
+        for j in nbrs[i]:
+            if flat[j]:
+                flat[j] = False
+                seen += 1
+                stack.append(j)
+    return seen == total
 
 
 def connected(cells: set[tuple[int, int]]) -> bool:

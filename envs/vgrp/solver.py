@@ -139,3 +139,4 @@ def make_unique(puzzle: Puzzle, inst: Instance, rng: random.Random, max_nodes: i
             return inst
         r, c = hidden.pop()
         inst.board[r][c] = inst.solution[r][c]
+        inst._derived.clear()

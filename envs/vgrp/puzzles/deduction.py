@@ -76,7 +76,7 @@ class LightUp(Puzzle):
 
     def partial_ok(self, g: Grid, r: int, c: int, inst: Instance) -> bool:
         n, b = inst.size, inst.board
-        if g[r][c] == "s" and any(g[x][y] == "s" for x, y in inst.derived(f"sight{r},{c}", lambda: sight(b, r, c))):
+        if g[r][c] == "s" and any(g[x][y] == "s" for x, y in self._sight(inst)[r][c]):
             return False
         for x, y in neighbors4(n, r, c):
             if b[x][y] in WALL_DIGITS:
@@ -85,25 +85,64 @@ class LightUp(Puzzle):
                     return False
         return True
 
-    def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
+    def _sight(self, inst: Instance) -> list[list[list[tuple[int, int]]]]:
         n, b = inst.size, inst.board
+        return inst.derived("sight", lambda: [[sight(b, r, c) for c in range(n)] for r in range(n)])
+
+    def _segments(self, inst: Instance) -> tuple[list[list[int]], list[list[int]], int]:
+        """Ids of the maximal wall-free row runs and column runs through every white cell (-1 on walls)."""
+
+        def build():
+            n, b = inst.size, inst.board
+            rs = [[-1] * n for _ in range(n)]
+            cs = [[-1] * n for _ in range(n)]
+            k = 0
+            for r in range(n):
+                k += 1
+                for c in range(n):
+                    if _is_wall(b[r][c]):
+                        k += 1
+                    else:
+                        rs[r][c] = k
+            for c in range(n):
+                k += 1
+                for r in range(n):
+                    if _is_wall(b[r][c]):
+                        k += 1
+                    else:
+                        cs[r][c] = k
+            return rs, cs, k + 1
+
+        return inst.derived("segments", build)
+
+    def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
+        rs, cs, k = self._segments(inst)
+        bulbs = [0] * k
+        for r, row in enumerate(g):
+            for c, x in enumerate(row):
+                if x == "s":
+                    bulbs[rs[r][c]] += 1
+                    bulbs[cs[r][c]] += 1
         out = []
-        bulbs = [(r, c) for r in range(n) for c in range(n) if g[r][c] == "s"]
-        lit = set(bulbs)
-        conflict = False
-        for r, c in bulbs:
-            seen = sight(b, r, c)
-            lit.update(seen)
-            if any(g[x][y] == "s" for x, y in seen):
-                conflict = True
-        if any(not _is_wall(b[r][c]) and (r, c) not in lit for r in range(n) for c in range(n)):
+        if any(not bulbs[a] and not bulbs[d] for a, d in self._white_pairs(inst)):
             out.append("lit")
-        if conflict:
+        if max(bulbs) > 1:
             out.append("bulb_conflict")
-        if any(b[r][c] in WALL_DIGITS and sum(g[x][y] == "s" for x, y in neighbors4(n, r, c)) != int(b[r][c])
-               for r in range(n) for c in range(n)):
+        if any(sum(g[x][y] == "s" for x, y in around) != k for around, k in self._numbered(inst)):
             out.append("wall_number")
         return out
+
+    def _white_pairs(self, inst: Instance) -> list[tuple[int, int]]:
+        """(row segment, column segment) of every white cell."""
+        rs, cs, _ = self._segments(inst)
+        n = inst.size
+        return inst.derived("white_pairs", lambda: [(rs[r][c], cs[r][c]) for r in range(n) for c in range(n)
+                                                    if rs[r][c] >= 0])
+
+    def _numbered(self, inst: Instance) -> list[tuple[list[tuple[int, int]], int]]:
+        n, b = inst.size, inst.board
+        return inst.derived("numbered", lambda: [(neighbors4(n, r, c), int(b[r][c])) for r in range(n)
+                                                 for c in range(n) if b[r][c] in WALL_DIGITS])
 
     def clue_text(self, inst: Instance) -> str:
         return "Walls: w = plain wall, 0-4 = wall with that many adjacent bulbs."

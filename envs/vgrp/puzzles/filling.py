@@ -27,11 +27,10 @@ class CountedFill(Puzzle):
                 and count_ok(col.count("s"), col.count(EMPTY), inst.clues["cols"][c]))
 
     def counts_violations(self, g: Grid, inst: Instance) -> list[str]:
-        n = inst.size
         out = []
-        if any(g[r].count("s") != inst.clues["rows"][r] for r in range(n)):
+        if [row.count("s") for row in g] != list(inst.clues["rows"]):
             out.append("row_count")
-        if any(column(g, c).count("s") != inst.clues["cols"][c] for c in range(n)):
+        if [col.count("s") for col in zip(*g)] != list(inst.clues["cols"]):
             out.append("col_count")
         return out
 
@@ -90,9 +89,13 @@ class Aquarium(CountedFill):
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
         out = []
         for cells in self._cells(inst).values():
-            wet = [r for r, c in cells if g[r][c] == "s"]
-            dry = [r for r, c in cells if g[r][c] != "s"]
-            if wet and dry and max(dry) >= min(wet):
+            top_wet, low_dry = 1 << 30, -1
+            for r, c in cells:
+                if g[r][c] == "s":
+                    top_wet = min(top_wet, r)
+                else:
+                    low_dry = max(low_dry, r)
+            if low_dry >= top_wet:
                 out.append("water_level")
                 break
         return out + self.counts_violations(g, inst)
@@ -176,8 +179,8 @@ class Thermometers(CountedFill):
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
         out = []
         for path in inst.clues["thermometers"]:
-            filled = [g[r][c] == "s" for r, c in path]
-            if any(filled[k] and not filled[k - 1] for k in range(1, len(filled))):
+            line = "".join([g[r][c] for r, c in path])
+            if "es" in line:
                 out.append("thermo_fill")
                 break
         return out + self.counts_violations(g, inst)

@@ -19,6 +19,11 @@ def digits(n: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(1, n + 1))
 
 
+@functools.lru_cache(maxsize=32)
+def _pairs(n: int) -> tuple[tuple[int, int, int, int], ...]:
+    return tuple(adjacent_pairs(n))
+
+
 def adjacent_pairs(n: int) -> list[tuple[int, int, int, int]]:
     pairs = [(r, c, r, c + 1) for r in range(n) for c in range(n - 1)]
     pairs += [(r, c, r + 1, c) for r in range(n - 1) for c in range(n)]
@@ -48,12 +53,11 @@ class LatinBase(Puzzle):
         return True
 
     def latin_violations(self, g: Grid) -> list[str]:
-        n = len(g)
-        full = set(digits(n))
+        full = frozenset(digits(len(g)))
         out = []
-        if any(set(row) != full for row in g):
+        if any(full.symmetric_difference(row) for row in g):
             out.append("row_unique")
-        if any(set(column(g, c)) != full for c in range(n)):
+        if any(full.symmetric_difference(col) for col in zip(*g)):
             out.append("col_unique")
         return out
 
@@ -171,10 +175,11 @@ class Renzoku(LatinBase):
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
         out = self.latin_violations(g)
         dots = self._dots(inst)
+        v = [[int(x) for x in row] for row in g]
         bad_dot = bad_gap = False
-        for pair in adjacent_pairs(inst.size):
+        for pair in _pairs(inst.size):
             r1, c1, r2, c2 = pair
-            consecutive = abs(int(g[r1][c1]) - int(g[r2][c2])) == 1
+            consecutive = abs(v[r1][c1] - v[r2][c2]) == 1
             if pair in dots and not consecutive:
                 bad_dot = True
             elif pair not in dots and consecutive:
@@ -196,8 +201,8 @@ class Renzoku(LatinBase):
             cv.draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=LINE)
 
 
-def visible(line: list[str]) -> int:
-    """Number of skyscrapers seen from the start of ``line``."""
+def visible(line) -> int:
+    """Number of skyscrapers seen from the start of ``line`` (strings or ints)."""
     best = k = 0
     for x in line:
         v = int(x)
@@ -249,8 +254,10 @@ class Skyscraper(LatinBase):
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
         out = self.latin_violations(g)
         n, cl = inst.size, inst.clues
-        if any(visible(g[r]) != cl["left"][r] or visible(g[r][::-1]) != cl["right"][r] for r in range(n)) or any(
-            visible(column(g, c)) != cl["top"][c] or visible(column(g, c)[::-1]) != cl["bottom"][c] for c in range(n)
+        rows = [[int(x) for x in row] for row in g]
+        cols = [list(col) for col in zip(*rows)]
+        if any(visible(rows[r]) != cl["left"][r] or visible(rows[r][::-1]) != cl["right"][r] for r in range(n)) or any(
+            visible(cols[c]) != cl["top"][c] or visible(cols[c][::-1]) != cl["bottom"][c] for c in range(n)
         ):
             out.append("visibility")
         return out

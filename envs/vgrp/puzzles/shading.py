@@ -10,8 +10,8 @@ import functools
 import random
 
 from envs.vgrp.core import (
-    EMPTY, Grid, Instance, Puzzle, column, connected, count_ok, int_grid_to_str, neighbors4, random_latin, reveal,
-    runs,
+    EMPTY, Grid, Instance, Puzzle, column, connected, count_ok, grid_connected, int_grid_to_str, neighbors4,
+    random_latin, reveal, runs,
 )
 from envs.vgrp.render import CLUE_RED, Canvas
 
@@ -186,26 +186,24 @@ class Hitori(Puzzle):
         if g[r][c] == "s":
             if any(g[x][y] == "s" for x, y in neighbors4(n, r, c)):
                 return False
-            open_cells = {(x, y) for x in range(n) for y in range(n) if g[x][y] != "s"}
-            return connected(open_cells)
+            return grid_connected(g, off="s")
         v = b[r][c]
         return not any(g[r][y] == "e" and b[r][y] == v and y != c for y in range(n)) and not any(
             g[x][c] == "e" and b[x][c] == v and x != r for x in range(n))
 
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
-        n, b = inst.size, inst.board
+        b = inst.board
         out = []
-        for name, lines in (("row_unique", [[(r, c) for c in range(n)] for r in range(n)]),
-                            ("col_unique", [[(r, c) for r in range(n)] for c in range(n)])):
-            for line in lines:
-                vals = [b[r][c] for r, c in line if g[r][c] == "e"]
+        for name, g_lines, b_lines in (("row_unique", g, b), ("col_unique", list(zip(*g)), list(zip(*b)))):
+            for gl, bl in zip(g_lines, b_lines):
+                vals = [v for v, x in zip(bl, gl) if x == "e"]
                 if len(vals) != len(set(vals)):
                     out.append(name)
                     break
-        if any(g[r][c] == "s" and g[r][c + 1] == "s" for r in range(n) for c in range(n - 1)) or any(
-                g[r][c] == "s" and g[r + 1][c] == "s" for r in range(n - 1) for c in range(n)):
+        lines = ["".join(row) for row in g] + ["".join(col) for col in zip(*g)]
+        if any("ss" in line for line in lines):
             out.append("shaded_adjacent")
-        if not connected({(r, c) for r in range(n) for c in range(n) if g[r][c] == "e"}):
+        if not grid_connected(g, on="e"):
             out.append("connected")
         return out
 
