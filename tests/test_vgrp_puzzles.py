@@ -76,6 +76,15 @@ def test_solver_trace_backtracks_and_uniqueness():
     assert {"place", "undo", "solved"} <= kinds
 
 
+@pytest.mark.parametrize("name", ["sudoku", "star_battle", "binairo", "futoshiki", "kakurasu"])
+def test_unique_generation(name):
+    p = get_puzzle(name)
+    inst = p.generate(seed=4, difficulty="easy", n_clues=0, unique=True)
+    assert count_solutions(p, inst, limit=2) == 1
+    assert verify(p, inst.solution, inst).ok
+    assert inst.to_dict() == p.generate(seed=4, difficulty="easy", n_clues=0, unique=True).to_dict()
+
+
 def test_generation_is_deterministic_and_seed_dependent():
     for name in ALL:
         p = get_puzzle(name)

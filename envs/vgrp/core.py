@@ -134,8 +134,11 @@ class Puzzle:
         """Raise ValueError for sizes the puzzle does not support (e.g. sudoku needs a block shape)."""
 
     def generate(self, size: int | None = None, seed: int = 0, n_clues: int | None = None,
-                 difficulty: str | None = None) -> Instance:
-        """Generate a reproducible instance; ``difficulty`` picks the VGRP size level when ``size`` is None."""
+                 difficulty: str | None = None, unique: bool = False) -> Instance:
+        """Generate a reproducible instance; ``difficulty`` picks the VGRP size level when ``size`` is None.
+
+        ``unique=True`` adds givens from the solution until the solver proves it unique (VGRP itself does not
+        require uniqueness: its checker accepts any valid answer, and so does ``verify``)."""
         n = self.size_for(size, difficulty)
         if n_clues is not None and (not isinstance(n_clues, int) or n_clues < 0 or n_clues > n * n):
             raise ValueError(f"n_clues={n_clues!r}: expected an int in [0, {n * n}]")
@@ -143,6 +146,10 @@ class Puzzle:
         inst = self._generate(n, rng, n_clues)
         inst.seed = seed
         inst.difficulty = difficulty or next((k for k, v in self.sizes.items() if v == n), None)
+        if unique:
+            from envs.vgrp.solver import make_unique
+
+            make_unique(self, inst, rng)
         return inst
 
     def _generate(self, n: int, rng: random.Random, n_clues: int | None) -> Instance:

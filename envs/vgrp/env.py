@@ -35,7 +35,7 @@ class VGRPEnv(gymnasium.Env):
 
     def __init__(self, puzzle: str, size: int | None = None, difficulty: str | None = None,
                  n_clues: int | None = None, obs_mode: str = "both", image_px: int = 800, reward: str = "strict",
-                 max_attempts: int = 1, render_mode: str | None = None):
+                 max_attempts: int = 1, render_mode: str | None = None, unique: bool = False):
         self.puzzle = get_puzzle(puzzle)
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode={obs_mode!r}: expected one of {OBS_MODES}")
@@ -50,6 +50,7 @@ class VGRPEnv(gymnasium.Env):
         self.size = self.puzzle.size_for(size, difficulty)
         self.difficulty = difficulty
         self.n_clues = n_clues
+        self.unique = bool(unique)
         self.obs_mode, self.image_px, self.reward_mode = obs_mode, image_px, reward
         self.max_attempts, self.render_mode = max_attempts, render_mode
         obs: dict[str, spaces.Space] = {}
@@ -74,7 +75,7 @@ class VGRPEnv(gymnasium.Env):
                 raise ValueError(f"options['instance'].puzzle={inst.puzzle!r}: expected {self.puzzle.name!r}")
         else:
             level_seed = int(options.get("level_seed", self.np_random.integers(0, 2**31 - 1)))
-            inst = self.puzzle.generate(self.size, level_seed, self.n_clues, self.difficulty)
+            inst = self.puzzle.generate(self.size, level_seed, self.n_clues, self.difficulty, self.unique)
         self.instance = inst
         self.grid = [row[:] for row in inst.board]
         self.attempts = 0

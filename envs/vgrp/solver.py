@@ -126,11 +126,14 @@ def count_solutions(puzzle: Puzzle, inst: Instance, limit: int = 2, max_nodes: i
     return None if res.exhausted_budget and len(res.solutions) < limit else len(res.solutions)
 
 
-def make_unique(puzzle: Puzzle, inst: Instance, rng: random.Random, max_nodes: int = 50_000) -> Instance:
-    """Add givens from the known solution until the solver proves the solution unique (optional VGRP variant)."""
+def make_unique(puzzle: Puzzle, inst: Instance, rng: random.Random, max_nodes: int = 20_000) -> Instance:
+    """Add givens from the known solution until the solver proves the solution unique (optional VGRP variant).
+
+    Only visible values are revealed (never ``e``, which an image cannot show). Each step runs a bounded search,
+    so this is meant for boards up to about 8x8; when no visible cell is left the instance is returned as is."""
     n = inst.size
     hidden = [(r, c) for r in range(n) for c in range(n)
-              if inst.board[r][c] == EMPTY and puzzle.fixed(r, c, inst) is None]
+              if inst.board[r][c] == EMPTY and puzzle.fixed(r, c, inst) is None and inst.solution[r][c] != "e"]
     rng.shuffle(hidden)
     while True:
         if count_solutions(puzzle, inst, 2, max_nodes) == 1:
