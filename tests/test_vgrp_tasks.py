@@ -148,3 +148,21 @@ def test_inline_answers_and_bad_arguments(tmp_path):
         api.build_dataset("sudoku", tmp_path, 1, 0, difficulty="extreme")
     with pytest.raises(FileNotFoundError):
         api.evaluate_predictions(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("probe", ["cell_at", "valid_move"])
+def test_probe_datasets_and_scoring(tmp_path, probe):
+    from tasks.vgrp.dataset import build_probe_dataset
+
+    counts = build_probe_dataset("light_up", tmp_path, num=4, seed=0, probe=probe, image_px=128)
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    assert counts["rows"] == 4 and all((tmp_path / r["messages"][0]["content"][0]["image"]).exists() for r in rows)
+    pred = tmp_path / "p.jsonl"
+    with pred.open("w") as f:
+        for k, r in enumerate(rows):
+            answer = r["messages"][-1]["content"][0]["text"]
+            f.write(json.dumps({"id": r["id"], "prediction": f"The answer is {answer}" if k < 3 else "???"}) + "\n")
+    report = api.evaluate_predictions(pred, tmp_path / "data.jsonl")
+    assert report["probes"][f"{probe}/light_up"] == {"n": 4, "accuracy": 0.75}
+    with pytest.raises(ValueError, match="probe"):
+        build_probe_dataset("light_up", tmp_path, 1, 0, probe="causality")

@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from envs.vgrp.core import LEVELS
+from envs.vgrp.probes import cell_at_probe, valid_move_probe
 from envs.vgrp.registry import get_puzzle
 from envs.vgrp.render import render_image
 from tasks.vgrp.prompts import FORMATS, build_prompt, build_target
@@ -84,3 +85,39 @@ def build_dataset(puzzle: str, out_dir: str | Path, num: int, seed: int, size: i
             fh.write(json.dumps(row) + "\n")
             counts["rows"] += 1
     return {"path": str(out / "data.jsonl"), "puzzle": p.name, "size": n, "fmt": fmt, **counts}
+
+
+PROBES = {"cell_at": cell_at_probe, "valid_move": valid_move_probe}
+
+
+def build_probe_dataset(puzzle: str, out_dir: str | Path, num: int, seed: int, probe: str = "cell_at",
+                        size: int | None = None, difficulty: str | None = None, image_px: int = 800) -> dict[str, Any]:
+    """VGRP's diagnostic probes as rows: ``cell_at`` (perception of one cell) or ``valid_move`` (would one placement
+    break a rule). Images show the initial board; the target is the bare answer (a symbol, or yes/no)."""
+    p = get_puzzle(puzzle)
+    if probe not in PROBES:
+        raise ValueError(f"probe={probe!r}: expected one of {sorted(PROBES)}")
+    if not isinstance(num, int) or num < 1:
+        raise ValueError(f"num={num!r}: expected an int >= 1")
+    n = p.size_for(size, difficulty)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"vgrp-probe/{p.name}/{probe}/{n}/{seed}")
+    with (out / "data.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(1, num + 1):
+            level_seed = rng.getrandbits(31)
+            inst = p.generate(n, level_seed, None, difficulty)
+            q = PROBES[probe](p, inst, rng)
+            rel = f"images/{i:06d}.png"
+            Image.fromarray(render_image(p, inst, px=image_px)).save(out / rel, compress_level=3)
+            prompt = f"You are a {p.title} player. Rules: {p.rules}\n{q['question']} Reply with the answer only."
+            row = {
+                "id": f"vgrp-{probe}-{p.name}-{n}-{seed}-{i:06d}",
+                "messages": [{"role": "user", "content": [{"type": "image", "image": rel},
+                                                          {"type": "text", "text": prompt}]},
+                             {"role": "assistant", "content": [{"type": "text", "text": q["answer"]}]}],
+                "answer": {**q, "puzzle": p.name, "size": n},
+                "meta": {"puzzle": p.name, "size": n, "probe": probe, "level_seed": level_seed},
+            }
+            fh.write(json.dumps(row) + "\n")
+    return {"path": str(out / "data.jsonl"), "puzzle": p.name, "size": n, "probe": probe, "rows": num, "images": num}

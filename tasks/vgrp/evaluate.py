@@ -9,6 +9,7 @@ correct when the item showed an image (text-mode items need only the answer).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path 
     by_puzzle: dict[str, _Bucket] = {}
     by_size: dict[str, _Bucket] = {}
     violations: Counter[str] = Counter()
+    probes: dict[str, list[int]] = {}
     unmatched = 0
     for k, row in enumerate(preds):
         ref = row if isinstance(row.get("answer"), dict) and "board" in row["answer"] else by_id.get(str(row.get("id")))
@@ -85,6 +87,11 @@ def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path 
             unmatched += 1
             continue
         spec = ref["answer"]
+        if "probe" in spec:
+            hit = probe_correct(_prediction_text(row), spec)
+            probes.setdefault(f"{spec['probe']}/{spec['puzzle']}", [0, 0])[0] += hit
+            probes[f"{spec['probe']}/{spec['puzzle']}"][1] += 1
+            continue
         inst = Instance.from_dict(spec)
         puzzle = get_puzzle(inst.puzzle)
         parsed = stats.parse(_prediction_text(row))
@@ -108,4 +115,15 @@ def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path 
         "by_puzzle_size": {k: v.as_dict() for k, v in sorted(by_size.items())},
         "parse": stats.as_dict(),
         "violations": dict(sorted(violations.items())),
+        "probes": {k: {"n": t, "accuracy": round(h / t, 4)} for k, (h, t) in sorted(probes.items())},
     }
+
+
+def probe_correct(text: Any, spec: dict[str, Any]) -> bool:
+    """A probe answer is right when the last answer-like token of the reply equals the expected one."""
+    if not isinstance(text, str):
+        return False
+    choices = spec.get("choices") or ["yes", "no"]
+    tokens = re.findall(r"[A-Za-z0-9*]+", text.lower())
+    picked = [t for t in tokens if t in {str(c).lower() for c in choices}]
+    return bool(picked) and picked[-1] == str(spec["answer"]).lower()

@@ -321,4 +321,4 @@ class Binairo(Puzzle):
             cv.disk(r, c, (30, 30, 30), 0.32)
 
 
-__all__ = ["Kakurasu", "Nonogram", "Hitori", "Binairo", "reveal_shaded", "neighbors4"]
+__all__ = ["Kakurasu", "Nonogram", "Hitori", "Binairo", "reveal_shaded", "line_fits", "binairo_rows"]
