@@ -16,6 +16,7 @@ Per-slot return values are lists (``None`` for an idle slot); use :func:`stack_o
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -106,6 +107,9 @@ class LiberoVectorEnv:
             ``options={"task_id", "init_state"}``.
         step_timeout: seconds a worker may take for one step before it is killed (episode fails).
         reset_timeout: seconds for a reset, which includes building the simulator (4-30 s on a busy CPU).
+        worker_env: environment variables set in each worker before the simulator is imported. By default,
+            with more than one worker, ``LP_NUM_THREADS=1`` (unless set by the user): Mesa's CPU renderer
+            otherwise starts one render thread per core in every worker, and N workers oversubscribe the CPU.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class LiberoVectorEnv:
         step_timeout: float = 120.0,
         reset_timeout: float = 600.0,
         start_method: str = "spawn",
+        worker_env: dict[str, str] | None = None,
     ) -> None:
         if not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(f"num_workers={num_workers!r}; expected a positive int")
@@ -128,6 +133,11 @@ class LiberoVectorEnv:
         self.env_entry_point = env_entry_point
         self.step_timeout = float(step_timeout)
         self.reset_timeout = float(reset_timeout)
+        if worker_env is None:
+            worker_env = {}
+            if num_workers > 1 and "LP_NUM_THREADS" not in os.environ:
+                worker_env["LP_NUM_THREADS"] = "1"
+        self.worker_env = {str(k): str(v) for k, v in worker_env.items()}
         self._ctx = mp.get_context(start_method)
         self._slots = [_Slot(i) for i in range(num_workers)]
         self._pending: deque[tuple[int, EpisodeSpec]] = deque()
@@ -270,7 +280,7 @@ class LiberoVectorEnv:
         parent_conn, child_conn = self._ctx.Pipe()
         process = self._ctx.Process(
             target=worker_main,
-            args=(child_conn, self.env_entry_point, self.env_kwargs),
+            args=(child_conn, self.env_entry_point, self.env_kwargs, self.worker_env),
             name=f"libero-worker-{slot.index}",
             daemon=True,
         )

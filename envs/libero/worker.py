@@ -15,6 +15,7 @@ restarts the worker, so a worker never has to recover a broken simulator itself.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import traceback
 from typing import Any, Callable
@@ -32,9 +33,15 @@ def resolve_entry_point(path: str) -> Callable[..., Any]:
         raise ValueError(f"entry point {path!r}: module {module_name!r} has no attribute {attr!r}") from exc
 
 
-def worker_main(conn: Any, env_entry_point: str, env_kwargs: dict[str, Any]) -> None:
-    """Serve reset/step/close commands for one environment until told to close or the pipe breaks."""
+def worker_main(
+    conn: Any, env_entry_point: str, env_kwargs: dict[str, Any], env_vars: dict[str, str] | None = None
+) -> None:
+    """Serve reset/step/close commands for one environment until told to close or the pipe breaks.
+
+    ``env_vars`` are set before the environment (and so mujoco and the GL library) is imported.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and closes workers itself
+    os.environ.update(env_vars or {})
     env = None
     try:
         while True:
