@@ -237,6 +237,12 @@ def binairo_rows(n: int) -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=16)
+def binairo_masks(n: int) -> tuple[int, ...]:
+    """Legal Binairo rows as bit masks (bit c set = white in column c)."""
+    return tuple(sum(1 << c for c, v in enumerate(row) if v == "w") for row in binairo_rows(n))
+
+
 class Binairo(Puzzle):
     name = "binairo"
     title = "Binairo"
@@ -256,34 +262,30 @@ class Binairo(Puzzle):
             raise ValueError(f"size={size} for binairo: expected an even size (rows and columns must balance)")
 
     def _generate(self, n: int, rng: random.Random, n_clues: int | None) -> Instance:
-        rows = list(binairo_rows(n))
-        chosen: list[tuple[str, ...]] = []
+        rows = binairo_masks(n)
+        full, half = (1 << n) - 1, n // 2
+        chosen: list[int] = []
 
-        def col_ok(row: tuple[str, ...]) -> bool:
+        def rec(wcnt: list[int]) -> bool:
             k = len(chosen)
-            for c, v in enumerate(row):
-                if k >= 2 and chosen[-1][c] == v and chosen[-2][c] == v:
-                    return False
-                if sum(1 for x in chosen if x[c] == v) + 1 > n // 2:
-                    return False
-            return True
-
-        def rec() -> bool:
-            if len(chosen) == n:
+            if k == n:
                 return True
-            order = rows[:]
-            rng.shuffle(order)
-            for row in order[:64]:
-                if col_ok(row):
-                    chosen.append(row)
-                    if rec():
-                        return True
-                    chosen.pop()
+            wfull = sum(1 << c for c in range(n) if wcnt[c] == half)
+            bfull = sum(1 << c for c in range(n) if k - wcnt[c] == half)
+            p1 = chosen[-1] if k >= 1 else None
+            p2 = chosen[-2] if k >= 2 else None
+            cands = [m for m in rows if not (m & wfull) and not (~m & bfull & full)
+                     and (p2 is None or (not (m & p1 & p2) and not (~m & ~p1 & ~p2 & full)))]
+            for m in rng.sample(cands, min(6, len(cands))):
+                chosen.append(m)
+                if rec([w + ((m >> c) & 1) for c, w in enumerate(wcnt)]):
+                    return True
+                chosen.pop()
             return False
 
-        while not rec():
+        while not rec([0] * n):
             chosen.clear()
-        sol = [list(r) for r in chosen]
+        sol = [["w" if (m >> c) & 1 else "b" for c in range(n)] for m in chosen]
         k = rng.randint(n * n // 4, n * n // 2) if n_clues is None else n_clues
         return Instance(self.name, n, reveal(sol, k, rng), sol, {})
 
