@@ -123,6 +123,8 @@ class JigsawSudoku(SudokuBase):
             if not partners:
                 continue
             pr, pc = partners[0]
+            if not any(reg[x][y] == a and (x, y) != (r, c) for x, y in neighbors4(n, pr, pc)):
+                continue  # the partner would be cut off from region a: skip the connectivity search
             new_a = (cells[a] - {(r, c)}) | {(pr, pc)}
             new_b = (cells[b] - {(pr, pc)}) | {(r, c)}
             if connected(new_a) and connected(new_b):
