@@ -27,6 +27,14 @@ def _digest(names: list[str]) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
 
+def test_instance_dict_validation():
+    d = get_puzzle("sudoku").generate(seed=0).to_dict()
+    with pytest.raises(ValueError, match="'board' must be a 4x4"):
+        Instance.from_dict({**d, "board": d["board"][:3]})
+    with pytest.raises(KeyError, match="solution"):
+        Instance.from_dict({k: v for k, v in d.items() if k != "solution"})
+
+
 def test_twenty_puzzles_and_aliases():
     assert len(ALL) == 20
     assert canonical_name("Trees-and-Tents") == "trees_and_tents"

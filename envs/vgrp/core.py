@@ -57,9 +57,14 @@ class Instance:
         for key in ("puzzle", "size", "board", "solution"):
             if key not in d:
                 raise KeyError(f"instance dict is missing key {key!r}; expected keys puzzle, size, board, solution, clues")
+        n = int(d["size"])
+        for key in ("board", "solution"):
+            grid = d[key]
+            if not isinstance(grid, list) or len(grid) != n or any(not isinstance(r, list) or len(r) != n for r in grid):
+                raise ValueError(f"instance {key!r} must be a {n}x{n} list of rows (size={n}); got {str(grid)[:80]}")
         return cls(
             puzzle=str(d["puzzle"]),
-            size=int(d["size"]),
+            size=n,
             board=[[str(c) for c in r] for r in d["board"]],
             solution=[[str(c) for c in r] for r in d["solution"]],
             clues=dict(d.get("clues") or {}),
@@ -428,5 +433,3 @@ def count_ok(have: int, unknown: int, want: int) -> bool:
     """Partial count constraint: ``have`` placed, ``unknown`` undecided cells, exact target ``want``."""
     return have <= want <= have + unknown
 
-
-Checker = Callable[[Grid, Instance], list[str]]
