@@ -298,10 +298,12 @@ class KillerSudoku(SudokuBase):
 
     def extra_violations(self, g: Grid, inst: Instance) -> list[str]:
         out = []
-        cages = inst.clues["cages"]
-        if any(sum(int(g[r][c]) for r, c in cg["cells"]) != cg["sum"] for cg in cages):
+        v = [[int(x) for x in row] for row in g]
+        cages = inst.derived("cage_tuples", lambda: [(tuple(map(tuple, cg["cells"])), cg["sum"])
+                                                     for cg in inst.clues["cages"]])
+        if any(sum([v[r][c] for r, c in cells]) != total for cells, total in cages):
             out.append("cage_sum")
-        if any(len({g[r][c] for r, c in cg["cells"]}) != len(cg["cells"]) for cg in cages):
+        if any(len({v[r][c] for r, c in cells}) != len(cells) for cells, _ in cages):
             out.append("cage_unique")
         return out
 
