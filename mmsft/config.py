@@ -72,6 +72,41 @@ class ObjectiveConfig:
     loss_agg_mode: str = _f("token-mean", "Aggregation over the whole optimizer step.",
                             ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"))
     max_len_norm: int = _f(0, "T_max for seq-mean-token-sum-norm (0: longest response in the step).")
+    clip_low: float = _f(0.2, "Policy losses: lower clip ε_low of the importance ratio.")
+    clip_high: float = _f(0.2, "Policy losses: upper clip ε_high (DAPO clip-higher: 0.28; CISPO: cap of the weight).")
+    dual_clip: float = _f(0.0, "Dual-clip constant c for negative advantages (0 disables; verl uses 3.0).")
+    kl_coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
+    kl_estimator: str = _f("k3", "Per-token KL estimator.", ("k1", "k2", "k3", "abs"))
+    kl_placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
+                           ("loss", "reward"))
+    entropy_coef: float = _f(0.0, "Entropy bonus coefficient (computes token entropies when > 0).")
+
+
+@dataclass
+class RLConfig:
+    group_size: int = _f(4, "Completions sampled per prompt (the GRPO group G).")
+    prompts_per_step: int = _f(8, "Prompts per rollout batch (all processes together).")
+    max_new_tokens: int = _f(64, "Generation cap per completion.")
+    temperature: float = _f(1.0, "Sampling temperature (also applied to the trainer's log-probs).")
+    top_p: float = _f(1.0, "Nucleus sampling threshold.")
+    top_k: int = _f(0, "Top-k sampling (0 disables).")
+    stop_strings: str = _f("", "Comma-separated strings that end a completion.")
+    rewards: str = _f("", "Comma-separated registered reward names.")
+    reward_weights: str = _f("", "Comma-separated weights, one per reward (empty: all 1).")
+    advantage: str = _f("grpo", "Registered advantage estimator (grpo, dr_grpo, rloo, reinforce_pp, reinforce_pp_baseline, opd).")
+    adv_eps: float = _f(1e-6, "ε added to the std in group normalisation / whitening.")
+    teacher: str = _f("", "Teacher model (path or hub id) for on-policy distillation; must share the tokenizer.")
+    opd_coef: float = _f(1.0, "Scale c of the OPD advantage −c(log π_student − log π_teacher).")
+    ppo_epochs: int = _f(1, "Passes over each rollout batch.")
+    mini_batches: int = _f(1, "Optimizer steps per rollout batch and epoch.")
+    dynamic_sampling: bool = _f(False, "Drop groups whose rewards have zero std and refill the batch (DAPO).")
+    max_resample: int = _f(3, "Extra generation rounds dynamic sampling may spend to refill the batch.")
+    overlong_filter: bool = _f(False, "Mask truncated completions (hit max_new_tokens) out of the loss.")
+    soft_overlong_cache: int = _f(0, "DAPO soft overlong punishment window L_cache in tokens (0 disables; -1: "
+                                     "max_new_tokens // 5, the paper's 4096 of 20480).")
+    soft_overlong_penalty: float = _f(1.0, "Maximum soft overlong punishment.")
+    generation_batch_size: int = _f(64, "Sequences per generate call.")
+    log_completions: int = _f(4, "Completions per step written to <run>/rollouts/.")
 
 
 @dataclass
@@ -114,11 +149,14 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
-    stage: str = _f("sft", "Training stage (data producer + objective).", ("sft",))
+    stage: str = _f("sft", "Training stage (data producer + objective); rl when an algorithm preset is set.", ("sft", "rl"))
+    algorithm: str = _f("", "RL preset (expands to the paper's defaults; any key can still be overridden).",
+                        ("", "grpo", "dapo", "dr_grpo", "gspo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "opd", "cispo"))
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Model to train."})
     lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA (peft)."})
     data: DataConfig = field(default_factory=DataConfig, metadata={"help": "Datasets and media budgets."})
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "Loss."})
+    rl: RLConfig = field(default_factory=RLConfig, metadata={"help": "Rollouts, rewards, advantages (stage rl)."})
     optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "Optimizer and schedule."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Loop, checkpoints, logging."})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "Generation-based evaluation."})
@@ -197,8 +235,13 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, cls: type = RunConfig) -> Any:
-    """Defaults ⊕ YAML file ⊕ overrides, validated."""
+    """Defaults ⊕ algorithm preset ⊕ YAML file ⊕ overrides, validated.
+
+    ``algorithm=NAME`` (in the YAML or on the command line) applies that preset's documented defaults first, so
+    every component stays overridable.
+    """
     config = cls()
+    loaded: dict[str, Any] = {}
     if path:
         path = Path(path)
         if not path.is_file():
@@ -209,11 +252,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    parsed = parse_overrides(overrides or [])
+    algorithm = parsed.get("algorithm", loaded.get("algorithm"))
+    if algorithm and hasattr(config, "algorithm"):
+        from mmsft.algorithms import preset
+
+        _apply(config, preset(str(algorithm)))
+    if loaded:
         try:
             _apply(config, loaded)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    _apply(config, parse_overrides(overrides or []))
+    _apply(config, parsed)
     return config
 
 

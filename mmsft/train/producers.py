@@ -94,6 +94,10 @@ class SFTProducer:
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
         return [self.adapter.collate(chunk) for chunk in chunks]
 
+    def pop_metrics(self) -> dict[str, float]:
+        return {"data/dropped_overlong": self.state.dropped_overlong, "data/truncated": self.state.truncated,
+                "data/epoch": self.state.epoch}
+
     def state_dict(self) -> dict:
         return dict(self.state.__dict__)
 

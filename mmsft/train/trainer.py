@@ -25,13 +25,17 @@ from mmsft.data.media import MediaBudget
 from mmsft.models.loading import build_adapter
 from mmsft.models.policy import Policy
 from mmsft.objectives import StepNormalizer, TokenBatch, get_loss
+from mmsft.objectives.policy_losses import extra_fields
 from mmsft.train.checkpoint import load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
 from mmsft.train.producers import SFTProducer
 
-SFT_STAGE_FIELDS = frozenset({"logp", "token_weights", "entropy"})
+STAGE_FIELDS = {
+    "sft": frozenset({"logp", "token_weights", "entropy"}),
+    "rl": frozenset({"logp", "old_logp", "ref_logp", "teacher_logp", "advantages", "entropy", "group_id"}),
+}
 
 
 class TrainingError(RuntimeError):
@@ -67,7 +71,8 @@ class Trainer:
             raise ValueError("config key 'data.train_path' is required (a JSONL file or save_to_disk folder)")
         self.cfg = cfg
         self.loss_entry = get_loss(cfg.objective.name)
-        unsupported = self.loss_entry.requires - SFT_STAGE_FIELDS
+        self.needed = set(self.loss_entry.requires) | extra_fields(cfg.objective)
+        unsupported = self.needed - STAGE_FIELDS[cfg.stage]
         if unsupported:
             raise ValueError(f"objective {cfg.objective.name!r} needs {sorted(unsupported)}, which stage "
                              f"{cfg.stage!r} does not produce")
@@ -95,15 +100,23 @@ class Trainer:
         self.eval_samples = load_dataset(cfg.data.eval_path) if cfg.data.eval_path else []
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
-        self.producer = SFTProducer(self.train_samples, self.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum,
-                                    cfg.train.seed, cfg.data.shuffle, self.accelerator.process_index,
-                                    self.accelerator.num_processes)
-        self.total_steps = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * self.producer.steps_per_epoch()))
+        self.vocab_subset = self.adapter.vocab_subset()
+        self.temperature = cfg.rl.temperature if cfg.stage == "rl" and cfg.rl.temperature > 0 else 1.0
         policy = Policy(self.loaded.model, chunk_size=cfg.model.logprob_chunk_size)
+        if cfg.stage == "rl":
+            from mmsft.train.rl_setup import build_rl_producer
+
+            self.producer = build_rl_producer(self, policy)
+            per_epoch = max(1, len(self.train_samples) // cfg.rl.prompts_per_step) * self.producer.steps_per_rollout()
+        else:
+            self.producer = SFTProducer(self.train_samples, self.adapter, cfg.train.micro_batch_size,
+                                        cfg.train.grad_accum, cfg.train.seed, cfg.data.shuffle,
+                                        self.accelerator.process_index, self.accelerator.num_processes)
+            per_epoch = self.producer.steps_per_epoch()
+        self.total_steps = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * per_epoch))
         optimizer = build_optimizer(policy, cfg.optim)
         self.scheduler = build_scheduler(optimizer, cfg.optim, self.total_steps)
         self.policy, self.optimizer = self.accelerator.prepare(policy, optimizer)
-        self.vocab_subset = self.adapter.vocab_subset()
         if self.vocab_subset is not None:
             self.vocab_subset = self.vocab_subset.to(self.accelerator.device)
         self.start_step = 0
@@ -130,30 +143,34 @@ class Trainer:
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.reduce(counts, reduction="sum")
             longest = self.accelerator.gather(longest).max().reshape(1)
-        max_len = float(self.cfg.objective.max_len_norm or longest.item())
+        cap = self.cfg.objective.max_len_norm or (self.cfg.rl.max_new_tokens if self.cfg.stage == "rl" else 0)
+        max_len = float(cap or longest.item())
         return StepNormalizer(float(counts[0]), float(counts[1]), max_len, self.accelerator.num_processes)
 
     def _step(self, step: int) -> dict[str, float]:
         started = time.perf_counter()
         batches = self.producer.next_step()
         norm = self._normalizer(batches)
-        with_entropy = "entropy" in self.loss_entry.requires
-        total_loss, tokens, sums = 0.0, 0, {}
+        with_entropy = "entropy" in self.needed
+        total_loss, tokens, supervised, sums = 0.0, 0, 0.0, {}
         for index, batch in enumerate(batches):
             batch = batch.to(self.accelerator.device)
             last = index == len(batches) - 1
             context = self.accelerator.no_sync(self.policy) if not last else contextlib.nullcontext()
             with context, self.accelerator.autocast():
-                out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset)
-                token_batch = TokenBatch(logp=out.logp, loss_mask=batch.loss_mask, normalizer=norm, entropy=out.entropy)
+                out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset,
+                                  temperature=self.temperature)
+                token_batch = self._token_batch(out, batch, norm)
                 loss, metrics = self.loss_entry.fn(token_batch, self.cfg.objective)
                 if not torch.isfinite(loss):
                     raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
                 self.accelerator.backward(loss)
             total_loss += float(loss.detach())
             tokens += batch.num_tokens
-            for key, value in metrics.items():
-                sums[key] = sums.get(key, 0.0) + value * (1 if key == "tokens" else float(batch.loss_mask.sum()))
+            weight = float(batch.loss_mask.sum())
+            supervised += weight
+            for key, value in metrics.items():  # token-weighted means over the step's micro-batches
+                sums[key] = sums.get(key, 0.0) + value * (1.0 if key == "tokens" else weight)
         grad_norm = self._clip()
         if not math.isfinite(grad_norm):
             raise TrainingError(self._nonfinite_message(step, f"gradient norm is {grad_norm}", []))
@@ -161,13 +178,23 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         elapsed = time.perf_counter() - started
-        supervised = max(sums.get("tokens", 1.0), 1.0)
         record = {"train/loss": total_loss, "train/grad_norm": grad_norm, "train/lr": self.scheduler.get_last_lr()[0],
-                  "train/tokens_per_s": tokens * self.accelerator.num_processes / elapsed, "train/step_time_s": elapsed,
-                  "data/dropped_overlong": self.producer.state.dropped_overlong,
-                  "data/truncated": self.producer.state.truncated, "data/epoch": self.producer.state.epoch}
-        record.update({f"train/{k}": v / supervised for k, v in sums.items() if k != "tokens"})
+                  "train/tokens_per_s": tokens * self.accelerator.num_processes / elapsed, "train/step_time_s": elapsed}
+        record.update({f"train/{k}": v / max(supervised, 1.0) for k, v in sums.items() if k != "tokens"})
+        record["train/supervised_tokens"] = supervised
+        record.update(self.producer.pop_metrics())
         return record
+
+    def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer) -> TokenBatch:
+        fields = dict(batch.fields)
+        if "old_logp" in self.needed and "old_logp" not in fields:
+            fields["old_logp"] = out.logp.detach()  # on-policy: one update per rollout batch, ratio 1
+        return TokenBatch(logp=out.logp, loss_mask=batch.loss_mask, normalizer=norm, entropy=out.entropy,
+                          **{k: v for k, v in fields.items() if k in STAGE_FIELDS["rl"]})
+
+    def _at_boundary(self) -> bool:
+        """Checkpoints are taken between rollout batches, so a resumed RL run regenerates nothing twice."""
+        return getattr(self.producer, "at_rollout_boundary", lambda: True)()
 
     def _clip(self) -> float:
         if self.cfg.optim.max_grad_norm > 0:
@@ -224,7 +251,10 @@ class Trainer:
                     logger.log(done, record)
                 last_metrics = record
                 if cfg.train.save_steps and done % cfg.train.save_steps == 0 and done < self.total_steps:
+                    self._pending_save = True
+                if getattr(self, "_pending_save", False) and self._at_boundary():
                     self._save(done)
+                    self._pending_save = False
             final_eval = self.evaluate()
             if final_eval:
                 logger.log(self.total_steps, final_eval)

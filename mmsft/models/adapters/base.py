@@ -44,10 +44,11 @@ class ModelBatch:
     loss_mask: torch.Tensor
     sample_ids: list[str]
     padding_side: str = "right"
+    fields: dict[str, torch.Tensor] = field(default_factory=dict)  # extra TokenBatch fields aligned with the rows
 
     def to(self, device: torch.device | str) -> "ModelBatch":
         return ModelBatch({k: v.to(device) for k, v in self.inputs.items()}, self.loss_mask.to(device),
-                          self.sample_ids, self.padding_side)
+                          self.sample_ids, self.padding_side, {k: v.to(device) for k, v in self.fields.items()})
 
     @property
     def num_tokens(self) -> int:

@@ -1,0 +1,145 @@
+"""Rollout engines behind one interface; the Hugging Face ``generate`` engine is the default.
+
+``HFGenerateEngine.generate(prompts, params)`` samples ``params.n`` completions per prompt in batched ``generate``
+calls with the KV cache. Each prompt is encoded once; its visual tensors are reused for all n copies. Vision
+placeholder tokens are suppressed (a sampled ``<|image_pad|>`` would break the next forward pass). The sampler's
+log-probs (after temperature / top-k / top-p) are recorded one step at a time, so at most B×V floats are held — never
+the B×T×V ``output_scores`` tensor. Runs are reproducible for a given ``params.seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import torch
+
+from mmsft.models.adapters import Encoded, ModalityAdapter
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 4
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    stop_strings: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass
+class Rollout:
+    """One sampled completion of one prompt."""
+
+    prompt_index: int
+    prompt: Encoded
+    completion_ids: torch.Tensor  # (L,) generated tokens up to and including the stop token
+    sampler_logp: torch.Tensor  # (L,) log-probs under the sampling distribution
+    text: str
+    truncated: bool  # hit max_new_tokens without a stop token or stop string
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def as_encoded(self) -> Encoded:
+        """Prompt + completion as a training sequence; the loss mask covers the completion."""
+        ids = torch.cat([self.prompt.input_ids, self.completion_ids])
+        mask = torch.cat([torch.zeros(len(self.prompt), dtype=torch.bool), torch.ones(len(self.completion_ids), dtype=torch.bool)])
+        return Encoded(self.prompt.sample_id, ids, mask, self.prompt.mm)
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: list[Encoded], params: SamplingParams) -> list[Rollout]:
+        """``len(prompts) * params.n`` rollouts, the n of each prompt contiguous."""
+
+
+class _SamplerLogprobRecorder:
+    """Logits processor placed after the sampling warpers: keeps log-softmax of one step and, on the next call, the
+    log-prob of the token that was sampled from it."""
+
+    def __init__(self) -> None:
+        self.steps: list[torch.Tensor] = []
+        self._previous: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self._collect(input_ids[:, -1])
+        self._previous = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def _collect(self, tokens: torch.Tensor) -> None:
+        if self._previous is not None:
+            self.steps.append(self._previous.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
+            self._previous = None
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        self._collect(last_tokens)
+        return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
+
+
+class HFGenerateEngine:
+    """Batched sampling with ``model.generate``; ``model_fn`` returns the current (unwrapped) model."""
+
+    def __init__(self, model_fn: Callable[[], Any], adapter: ModalityAdapter, batch_size: int = 64) -> None:
+        self.model_fn, self.adapter, self.batch_size = model_fn, adapter, batch_size
+
+    def _processors(self, params: SamplingParams, recorder: _SamplerLogprobRecorder) -> list:
+        from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        chain: list = []
+        if params.temperature > 0 and params.temperature != 1.0:
+            chain.append(TemperatureLogitsWarper(params.temperature))
+        if params.top_k > 0:
+            chain.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            chain.append(TopPLogitsWarper(params.top_p))
+        return chain + [recorder]
+
+    @torch.no_grad()
+    def generate(self, prompts: list[Encoded], params: SamplingParams) -> list[Rollout]:
+        from transformers import LogitsProcessorList
+
+        model = self.model_fn()
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        stop_ids = set(self.adapter.stop_token_ids)
+        expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
+        rollouts: list[Rollout] = []
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(params.seed)
+        try:
+            for start in range(0, len(expanded), self.batch_size):
+                chunk = expanded[start:start + self.batch_size]
+                batch = self.adapter.collate([p for _, p in chunk], padding_side="left").to(device)
+                recorder = _SamplerLogprobRecorder()
+                kwargs: dict[str, Any] = dict(
+                    max_new_tokens=params.max_new_tokens, do_sample=params.temperature > 0, temperature=1.0,
+                    top_p=1.0, top_k=0, eos_token_id=sorted(stop_ids), pad_token_id=self.adapter.pad_token_id,
+                    logits_processor=LogitsProcessorList(self._processors(params, recorder)),
+                    return_dict_in_generate=True)
+                if self.adapter.suppressed_token_ids:
+                    kwargs["suppress_tokens"] = self.adapter.suppressed_token_ids
+                if params.stop_strings:
+                    kwargs.update(stop_strings=list(params.stop_strings), tokenizer=self.adapter.tokenizer)
+                out = model.generate(**batch.inputs, **kwargs)
+                new_tokens = out.sequences[:, batch.inputs["input_ids"].shape[1]:].cpu()
+                logps = recorder.finish(out.sequences[:, -1]).cpu()
+                for row, (prompt_index, prompt) in enumerate(chunk):
+                    rollouts.append(self._rollout(prompt_index, prompt, new_tokens[row], logps[row], stop_ids, params))
+        finally:
+            torch.random.set_rng_state(generator_state)
+            model.train(was_training)
+        return rollouts
+
+    def _rollout(self, prompt_index: int, prompt: Encoded, tokens: torch.Tensor, logps: torch.Tensor,
+                 stop_ids: set[int], params: SamplingParams) -> Rollout:
+        length, stopped = len(tokens), False
+        for position, token in enumerate(tokens.tolist()):
+            if token in stop_ids:
+                length, stopped = position + 1, True
+                break
+        completion = tokens[:length]
+        text = self.adapter.decode(completion, skip_special_tokens=True)
+        if not stopped and params.stop_strings:
+            stopped = any(text.endswith(s) or s in text for s in params.stop_strings) and length < params.max_new_tokens
+        truncated = not stopped and length >= params.max_new_tokens
+        return Rollout(prompt_index, prompt, completion.clone(), logps[:length].clone(), text, truncated)
