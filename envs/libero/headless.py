@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from types import TracebackType
 from typing import Any
 
 SUPPORTED_BACKENDS = ("egl", "osmesa")
 _MACRO_NOISE = ("private macro file", "setup_macros.py")
-_TEARDOWN_MARKERS = ("egl_context", "osmesa_context", "OpenGL", "EGL", "_context")
+_CONTEXT_NAMES = ("EGLGLContext", "OSMesaGLContext", "MjRenderContext")
+_TEARDOWN_FILES = ("robosuite/renderers/context/", "robosuite/utils/binding_utils.py", "/OpenGL/")
 _configured = False
 
 
@@ -35,25 +37,25 @@ class _MacroNoiseFilter(logging.Filter):
         return not any(marker in message for marker in _MACRO_NOISE)
 
 
-def _is_teardown_noise(exc_type: type[BaseException] | None, exc_tb: TracebackType | None, obj: Any) -> bool:
-    """True for exceptions raised by a GL context finalizer (EGL/OSMesa) while objects are being collected."""
+def _is_teardown_noise(exc_tb: TracebackType | None, obj: Any) -> bool:
+    """True for an exception raised by a GL render context's finalizer (robosuite EGL/OSMesa, PyOpenGL)."""
     where = repr(obj)
-    if "Context" in where or "context" in where:
+    if any(name in where for name in _CONTEXT_NAMES):
         return True
-    frame_files = []
     tb = exc_tb
     while tb is not None:
-        frame_files.append(tb.tb_frame.f_code.co_filename)
+        filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if any(marker in filename for marker in _TEARDOWN_FILES):
+            return True
         tb = tb.tb_next
-    text = " ".join(frame_files) + " " + (exc_type.__name__ if exc_type else "")
-    return any(marker in text for marker in _TEARDOWN_MARKERS)
+    return False
 
 
 def _install_unraisable_filter() -> None:
     previous = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
-        if _is_teardown_noise(unraisable.exc_type, unraisable.exc_traceback, unraisable.object):
+        if _is_teardown_noise(unraisable.exc_traceback, unraisable.object):
             return
         previous(unraisable)
 
@@ -63,11 +65,19 @@ def _install_unraisable_filter() -> None:
 def configure_headless() -> str:
     """Set the headless GL defaults and install the noise filters (idempotent). Returns the backend in use.
 
+    Warns when robosuite was imported before ``MUJOCO_GL`` was set (it picks its GL context at import time).
+
     Raises:
-        RuntimeError: if mujoco was already imported with a different backend, or ``MUJOCO_GL`` names a backend
-            that needs a display.
+        RuntimeError: if ``MUJOCO_GL`` names a backend that needs a display.
     """
     global _configured
+    if "MUJOCO_GL" not in os.environ and "robosuite" in sys.modules:
+        warnings.warn(
+            "robosuite was imported before MUJOCO_GL was set; export MUJOCO_GL=egl (or osmesa) or import "
+            "envs.libero.env first, otherwise rendering may try a display",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     backend = os.environ.setdefault("MUJOCO_GL", "egl").lower()
     if backend not in SUPPORTED_BACKENDS:
         raise RuntimeError(

@@ -33,9 +33,13 @@ class OracleConfig:
     carry_height: float = 0.10
     place_clearance: float = 0.03
     tolerance: float = 0.01
+    transit_tolerance: float = 0.02
     grip_steps: int = 12
     release_steps: int = 8
     max_phase_steps: int = 80
+    stall_window: int = 6
+    stall_distance: float = 0.002
+    stall_tolerance: float = 0.04
 
 
 PHASES = ("hover", "descend", "grasp", "lift", "carry", "lower", "release", "retreat")
@@ -50,10 +54,12 @@ class ScriptedOracle:
 
     def reset(self) -> None:
         """Start a new episode."""
+        self._recent = []
         self.phase = 0
         self._phase_steps = 0
         self._grip_offset: np.ndarray | None = None
         self._grasp_eef: np.ndarray | None = None
+        self._recent: list[np.ndarray] = []
 
     def __call__(self, obs: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
         poses = info.get("object_poses")
@@ -97,7 +103,7 @@ class ScriptedOracle:
         else:  # retreat
             goal = eef + [0.0, 0.0, 0.05]
         delta = np.clip(cfg.gain * (goal - eef), -1.0, 1.0)
-        self._advance(name, float(np.linalg.norm(goal - eef)))
+        self._advance(name, float(np.linalg.norm(goal - eef)), eef)
         return np.concatenate([delta, np.zeros(3), [gripper]]).astype(np.float32)
 
     def _carry_offset(self) -> np.ndarray:
@@ -105,9 +111,17 @@ class ScriptedOracle:
         assert self._grip_offset is not None, "carry/lower before lift"
         return np.array([self._grip_offset[0], self._grip_offset[1], 0.0])
 
-    def _advance(self, name: str, error: float) -> None:
+    def _stalled(self, eef: np.ndarray) -> bool:
+        """The gripper has stopped moving (contact, or the OSC's steady-state error under a held load)."""
+        window = self.config.stall_window
+        self._recent = (self._recent + [eef.copy()])[-window:]
+        moved = float(np.linalg.norm(self._recent[-1] - self._recent[0]))
+        return len(self._recent) == window and moved < self.config.stall_distance
+
+    def _advance(self, name: str, error: float, eef: np.ndarray) -> None:
         cfg = self.config
         self._phase_steps += 1
+        stalled = self._stalled(eef)
         if name == "grasp":
             done = self._phase_steps >= cfg.grip_steps
         elif name == "release":
@@ -115,7 +129,13 @@ class ScriptedOracle:
         elif name == "retreat":
             done = False
         else:
-            done = error < cfg.tolerance or self._phase_steps >= cfg.max_phase_steps
+            tolerance = cfg.transit_tolerance if name in ("hover", "lift", "carry") else cfg.tolerance
+            done = (
+                error < tolerance
+                or (stalled and error < cfg.stall_tolerance)
+                or self._phase_steps >= cfg.max_phase_steps
+            )
         if done:
             self.phase += 1
             self._phase_steps = 0
+            self._recent = []
