@@ -99,6 +99,7 @@ class Puzzle:
     # side-clue margins used by the image renderer: any of "top", "left", "bottom", "right"
     margins: tuple[str, ...] = ()
     margin_frac: float | None = None  # side-clue margin as a fraction of the image side (None: renderer default)
+    opaque_text: bool = True  # cell text may be pasted as opaque tiles (False when marks sit close to cell text)
 
     # ----- symbols -------------------------------------------------------------------------------------------
     def symbols(self, n: int) -> tuple[str, ...]:

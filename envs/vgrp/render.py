@@ -42,7 +42,8 @@ def font(size: int, bold: bool = True) -> ImageFont.FreeTypeFont | ImageFont.Ima
 class Canvas:
     """Layout of an n x n board on a ``px`` square image, with margins for side clues."""
 
-    def __init__(self, n: int, px: int, margins: tuple[str, ...], margin_frac: float | None = None):
+    def __init__(self, n: int, px: int, margins: tuple[str, ...], margin_frac: float | None = None,
+                 opaque_text: bool = True):
         if not isinstance(px, int) or px < 64:
             raise ValueError(f"image_px={px!r}: expected an int >= 64")
         self.n, self.px = n, px
@@ -53,6 +54,9 @@ class Canvas:
         self.image = Image.frombuffer("RGBA", (px, px), self.array, "raw", "RGBA", 0, 1)
         self.image.readonly = 0
         self.draw = ImageDraw.Draw(self.image)
+        # background colour of each cell's centre, so cell text can be pasted as a pre-blended opaque tile
+        self.opaque_text = opaque_text
+        self.bg = [[CELL_GREY] * n for _ in range(n)]
 
     def box(self, r: int, c: int, inset: float = 0.0) -> tuple[float, float, float, float]:
         x0 = self.left + c * self.cell
@@ -68,6 +72,16 @@ class Canvas:
         """Cell-sized text: ``frac`` of the cell size in px."""
         self.label(xy, s, int(self.cell * frac), color, anchor)
 
+    def cell_text(self, r: int, c: int, s: str, color: tuple[int, int, int] = GIVEN, frac: float = 0.55) -> None:
+        """Text centred in cell (r, c); an opaque pre-blended tile when the cell centre is a known plain colour."""
+        size = max(6, int(self.cell * frac))
+        x, y = self.center(r, c)
+        if not self.opaque_text:
+            self.label((x, y), s, size, color)
+            return
+        tile, dx, dy = _tile(s, size, color, self.bg[r][c])
+        self.image.paste(tile, (int(round(x)) + dx, int(round(y)) + dy))
+
     def label(self, xy: tuple[float, float], s: str, size: int, color: tuple[int, int, int] = GIVEN,
               anchor: str = "mm") -> None:
         """Text of ``size`` px at ``xy`` (PIL anchor), pasted from a cached anti-aliased glyph mask."""
@@ -76,6 +90,8 @@ class Canvas:
 
     def fill(self, r: int, c: int, color: tuple[int, int, int], inset: float = 0.06) -> None:
         self.draw.rectangle(self.box(r, c, inset), fill=color)
+        if inset <= 0.1:
+            self.bg[r][c] = color
 
     def disk(self, r: int, c: int, color: tuple[int, int, int], frac: float = 0.3,
              outline: tuple[int, int, int] | None = None) -> None:
@@ -139,6 +155,15 @@ def _glyph(s: str, size: int, anchor: str) -> tuple[Image.Image, int, int]:
     return mask, left, top
 
 
+@functools.lru_cache(maxsize=8192)
+def _tile(s: str, size: int, color: tuple[int, int, int], bg: tuple[int, int, int]) -> tuple[Image.Image, int, int]:
+    """(tile, dx, dy): centred text pre-blended onto a plain background (a copy-paste instead of a masked fill)."""
+    mask, dx, dy = _glyph(s, size, "mm")
+    tile = Image.new("RGBA", mask.size, tuple(bg) + (255,))
+    tile.paste(tuple(color) + (255,), (0, 0), mask)
+    return tile, dx, dy
+
+
 @functools.lru_cache(maxsize=64)
 def _base(n: int, px: int, margins: tuple[str, ...], margin_frac: float | None) -> np.ndarray:
     canvas = Canvas.__new__(Canvas)
@@ -162,13 +187,13 @@ def draw_symbol(cv: Canvas, r: int, c: int, v: str) -> None:
     if v == "s":
         cv.fill(r, c, (40, 40, 40), inset=0.12)
     else:
-        cv.text(cv.center(r, c), v)
+        cv.cell_text(r, c, v)
 
 
 def render_image(puzzle: Puzzle, inst: Instance, grid: Grid | None = None, px: int = 800,
                  as_array: bool = True) -> Any:
     """Render ``grid`` (default: the initial board) with the instance's clues; HxWx3 uint8 or a PIL image."""
-    cv = Canvas(inst.size, px, puzzle.margins, puzzle.margin_frac)
+    cv = Canvas(inst.size, px, puzzle.margins, puzzle.margin_frac, puzzle.opaque_text)
     puzzle.decorate(cv, inst)
     g = inst.board if grid is None else grid
     draw_cell = getattr(puzzle, "draw_cell", None)

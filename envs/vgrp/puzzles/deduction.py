@@ -152,7 +152,7 @@ class LightUp(Puzzle):
         if _is_wall(b):
             cv.fill(r, c, (25, 25, 25), inset=0.04)
             if b != "w":
-                cv.text(cv.center(r, c), b, color=(255, 255, 255))
+                cv.cell_text(r, c, b, (255, 255, 255))
         elif v == "s":
             cv.disk(r, c, (255, 215, 40), 0.3, outline=(120, 90, 0))
 
@@ -223,7 +223,7 @@ class FieldExplore(Puzzle):
         b = inst.board[r][c]
         if b in MINE_DIGITS:
             cv.fill(r, c, (250, 250, 250), inset=0.04)
-            cv.text(cv.center(r, c), b, color=(20, 60, 160))
+            cv.cell_text(r, c, b, (20, 60, 160))
         elif v == "s":
             cv.disk(r, c, (20, 20, 20), 0.28)
 

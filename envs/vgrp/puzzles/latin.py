@@ -80,6 +80,7 @@ def _border_point(cv: Canvas, r1: int, c1: int, r2: int, c2: int) -> tuple[float
 class Futoshiki(LatinBase):
     name = "futoshiki"
     title = "Futoshiki"
+    opaque_text = False  # inequality signs reach into the cells
     rules = ("Fill the grid with digits 1..N so that every row and every column contains each digit exactly once. "
              "Every inequality sign between two neighbouring cells must hold (< and > between horizontal "
              "neighbours; ^ means the upper cell is smaller, v means the lower cell is smaller).")
@@ -144,6 +145,7 @@ def chevron(cv: Canvas, r1: int, c1: int, r2: int, c2: int) -> None:
 class Renzoku(LatinBase):
     name = "renzoku"
     title = "Renzoku"
+    opaque_text = False  # dots on shared edges reach into the cells
     rules = ("Fill the grid with digits 1..N so that every row and every column contains each digit exactly once. "
              "A dot between two neighbouring cells means their digits are consecutive (differ by 1); where there is "
              "no dot, the two neighbouring digits are not consecutive.")

@@ -210,9 +210,9 @@ class Hitori(Puzzle):
     def draw_cell(self, cv: Canvas, r: int, c: int, v: str, inst: Instance) -> None:
         if v == "s":
             cv.fill(r, c, (40, 40, 40), inset=0.04)
-            cv.text(cv.center(r, c), inst.board[r][c], color=(230, 230, 230))
+            cv.cell_text(r, c, inst.board[r][c], (230, 230, 230))
         elif v == "e" or v.isdigit():
-            cv.text(cv.center(r, c), inst.board[r][c])
+            cv.cell_text(r, c, inst.board[r][c])
 
 
 @functools.lru_cache(maxsize=16)

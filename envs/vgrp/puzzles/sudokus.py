@@ -235,7 +235,7 @@ class OddEvenSudoku(SudokuBase):
     def draw_cell(self, cv: Canvas, r: int, c: int, v: str, inst: Instance) -> None:
         if v not in (EMPTY, ""):
             color = (255, 255, 255) if inst.clues["parity"][r][c] == "b" else (10, 10, 10)
-            cv.text(cv.center(r, c), v, color=color)
+            cv.cell_text(r, c, v, color)
 
 
 class KillerSudoku(SudokuBase):
