@@ -14,8 +14,11 @@ P = torch.tensor([[0.5, 0.25, 0.8, 1.0], [0.1, 0.9, 1.0, 1.0]])
 MASK = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
 
 
-def cfg(mode: str = "token-mean") -> SimpleNamespace:
-    return SimpleNamespace(loss_agg_mode=mode)
+def cfg(mode: str = "token-mean", **extra) -> SimpleNamespace:
+    values = dict(loss_agg_mode=mode, clip_low=0.2, clip_high=0.28, dual_clip=3.0, kl_coef=0.1, kl_estimator="k3",
+                  kl_placement="loss", entropy_coef=0.01)
+    values.update(extra)
+    return SimpleNamespace(**values)
 
 
 def test_agg_modes_golden() -> None:
@@ -95,9 +98,14 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
         logp = torch.log_softmax(params, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         micro_masks = list(mask.chunk(splits))
         norm = StepNormalizer.combine(micro_masks)
+        old = logp.detach() + 0.3 * torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+        ref = logp.detach() - 0.2
+        adv = torch.randn(8, generator=torch.Generator().manual_seed(2))
+        entropy = torch.rand(8, 6, generator=torch.Generator().manual_seed(3))
         total = 0.0
         for rows, micro_mask in zip(torch.arange(8).chunk(splits), micro_masks):
-            batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm)
+            batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm, old_logp=old[rows],
+                               ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows])
             loss, _ = entry.fn(batch, cfg(mode))
             loss.backward(retain_graph=True)
             total += loss.item()

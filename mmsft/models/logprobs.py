@@ -78,6 +78,8 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
     logp = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
     if picked_parts:
         logp = logp.index_put((rows, cols), torch.cat(picked_parts))
+    elif hidden.requires_grad:  # nothing supervised (e.g. every completion masked): keep a zero-gradient graph
+        logp = logp + 0.0 * hidden.sum()
     entropy = None
     if with_entropy:
         entropy = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
