@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", default="qwen2.5-vl", choices=("qwen2-vl", "qwen2.5-vl"), help="tiny VLM family")
     parser.add_argument("--num-train", type=int, default=3000, help="training questions")
     parser.add_argument("--num-eval", type=int, default=300, help="held-out questions")
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps")
+    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=16, help="samples per step")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--objective", default="sft", help="registered loss (sft, dft, ...)")
@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"model.name_or_path={base}", f"data.train_path={data['train']}", f"data.eval_path={data['eval']}",
                  f"train.output_dir={run_dir}", f"train.max_steps={args.steps}",
                  f"train.micro_batch_size={args.batch_size}", f"optim.lr={args.lr}", "optim.warmup_ratio=0.03",
+                 # constant LR: a tiny VLM trained from scratch needs several hundred steps at full LR before it
+                 # starts reading image tokens; a cosine decay spends them too early.
+                 "optim.scheduler=constant",
                  f"train.seed={args.seed}", f"train.torch_threads={args.threads}", f"objective.name={args.objective}",
                  "eval.max_new_tokens=4", "eval.max_samples=100", f"train.eval_steps={max(args.steps // 5, 1)}",
                  "train.resume=never", *args.overrides]
