@@ -8,4 +8,5 @@ Modules (nothing here imports mujoco until an environment is built):
 - :mod:`envs.libero.env`       :class:`~envs.libero.env.LiberoEnv`, registered as ``mmsft/Libero-v0``.
 - :mod:`envs.libero.oracle`    :class:`~envs.libero.oracle.ScriptedOracle`, a pick-and-place expert on privileged poses.
 - :mod:`envs.libero.vector`    :class:`~envs.libero.vector.LiberoVectorEnv`, spawn workers, episode scheduling, faults.
+- :mod:`envs.libero.worker`    the worker process loop (lazy simulator construction, one reply per command).
 """

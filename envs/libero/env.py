@@ -80,7 +80,21 @@ def object_poses_from_raw(raw: dict[str, np.ndarray]) -> dict[str, dict[str, np.
 
 
 class LiberoEnv(gym.Env):
-    """A LIBERO task (suite + task id) with the standard evaluation protocol. See the module docstring."""
+    """A LIBERO task (suite + task id) with the standard evaluation protocol. See the module docstring.
+
+    Args:
+        suite: one of libero_spatial, libero_object, libero_goal, libero_10, libero_90.
+        task_id: task index within the suite (10 tasks each; 90 for libero_90).
+        image_size: side of the observed images (the papers use 224).
+        cameras: subset of ("agentview", "wrist"); () is physics only (no rendering, no ``images`` key).
+        render: "fast" (no shadows/reflections/MSAA, rendered at image_size) or "paper" (256 px, resized).
+        max_episode_steps: step limit; None uses the suite's paper limit.
+        num_settle_steps: zero-motion steps after each reset (10 in the protocol), not counted.
+        privileged: add ``object_poses`` and ``objects_of_interest`` to ``info`` (oracles, reward shaping).
+        ignore_terminations: keep stepping after success (success-at-end metrics); truncation still applies.
+        seed: base seed of the per-episode fixture placement (7, as in the published protocol).
+        render_mode: None or "rgb_array" (``render()`` returns the first camera's latest frame).
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 

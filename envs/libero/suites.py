@@ -78,6 +78,16 @@ def num_tasks(suite: str) -> int:
     return int(_benchmark(check_suite(suite)).get_num_tasks())
 
 
+def check_task_ids(suite: str, task_ids: tuple[int, ...] | list[int] | None) -> None:
+    """Raise ``ValueError`` if any id is outside the suite's tasks (None means all tasks and is always valid)."""
+    if task_ids is None:
+        return
+    n = num_tasks(suite)
+    bad = [t for t in task_ids if not 0 <= int(t) < n]
+    if bad or not task_ids:
+        raise ValueError(f"tasks={list(task_ids)}: {suite} has task ids 0..{n - 1}; got out of range {bad}")
+
+
 @functools.lru_cache(maxsize=None)
 def task_spec(suite: str, task_id: int) -> TaskSpec:
     """Metadata of task ``task_id`` of ``suite``; raises ``ValueError`` for an unknown suite or task id."""

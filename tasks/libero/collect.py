@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from envs.libero.render import check_render_mode
-from envs.libero.suites import check_cameras, check_suite
+from envs.libero.suites import check_cameras, check_suite, check_task_ids
 from envs.libero.vector import LiberoVectorEnv
 from tasks.libero.episodes import append_index, write_episode
 from tasks.libero.evaluate import episode_specs
@@ -36,6 +36,7 @@ class CollectConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field, its value and what is expected."""
         check_suite(self.suite)
+        check_task_ids(self.suite, self.tasks)
         check_cameras(self.cameras)
         check_render_mode(self.render)
         if self.episodes_per_task < 1:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from envs.libero.suites import SUITE_MAX_STEPS, check_cameras, check_suite
+from envs.libero.suites import SUITE_MAX_STEPS, check_cameras, check_suite, check_task_ids
 from envs.libero.render import check_render_mode
 from envs.libero.vector import EpisodeSpec, LiberoVectorEnv
 from tasks.libero.policies import LoadedPolicy
@@ -46,6 +46,7 @@ class EvalConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field, its value and what is expected."""
         check_suite(self.suite)
+        check_task_ids(self.suite, self.tasks)
         check_cameras(self.cameras)
         check_render_mode(self.render)
         if self.trials_per_task < 1:
