@@ -24,6 +24,8 @@ TASK_COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
     ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
     ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
+    ("study", "cls-rl"): ("tasks.image_classification.cli_study",
+                          "Few-shot classification study: zero-shot vs SFT vs CLS-RL vs No-Thinking-CLS-RL."),
 }
 
 

@@ -83,7 +83,7 @@ def test_kl_is_clamped_for_far_tokens() -> None:
 
 
 @pytest.mark.parametrize("mode", AGG_MODES)
-@pytest.mark.parametrize("loss_name", LOSSES.names())
+@pytest.mark.parametrize("loss_name", [n for n in LOSSES.names() if not n.startswith("test_")])
 def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
     """One step of 8 sequences as 1×8 or 8×1 micro-batches: same loss, same gradients."""
     generator = torch.Generator().manual_seed(0)

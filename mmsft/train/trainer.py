@@ -85,7 +85,9 @@ class Trainer:
         cfg = self.cfg
         if cfg.train.torch_threads > 0:
             torch.set_num_threads(cfg.train.torch_threads)
-        self.accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.train.mixed_precision))
+        # cpu=True on GPU-less machines lets torchrun / accelerate launch run data parallel over gloo.
+        self.accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+                                       cpu=not torch.cuda.is_available())
         set_seed(cfg.train.seed)
         self.run_dir = Path(cfg.train.output_dir)
         self.is_main = self.accelerator.is_main_process
@@ -171,6 +173,9 @@ class Trainer:
             supervised += weight
             for key, value in metrics.items():  # token-weighted means over the step's micro-batches
                 sums[key] = sums.get(key, 0.0) + value * (1.0 if key == "tokens" else weight)
+        if self.accelerator.num_processes > 1:  # each rank holds its share of the step's loss
+            total_loss = float(self.accelerator.reduce(torch.tensor(total_loss, device=self.accelerator.device),
+                                                       reduction="mean"))
         grad_norm = self._clip()
         if not math.isfinite(grad_norm):
             raise TrainingError(self._nonfinite_message(step, f"gradient norm is {grad_norm}", []))
