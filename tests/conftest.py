@@ -105,3 +105,4 @@ def vla_dataset(tmp_path_factory) -> Path:
     path = root / "vla.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+

@@ -22,8 +22,12 @@ def _setup(seed: int = 0):
     return hidden, head, ids, mask
 
 
+@pytest.mark.parametrize("recompute", [False, True])
 @pytest.mark.parametrize("chunk_size", [1, 4, 1024])
-def test_matches_naive(chunk_size: int) -> None:
+def test_matches_naive(chunk_size: int, recompute: bool, monkeypatch) -> None:
+    import mmsft.models.logprobs as module
+
+    monkeypatch.setattr(module, "_RECOMPUTE_ABOVE_BYTES", -1 if recompute else 2**62)
     hidden, head, ids, mask = _setup()
     h1 = hidden.clone().requires_grad_(True)
     ours = head_logprobs(h1, ids, mask, head, chunk_size=chunk_size, with_entropy=True)

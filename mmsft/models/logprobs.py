@@ -1,8 +1,9 @@
 """Response log-probs (and entropy) without materialising full-vocabulary logits for the whole batch.
 
 The backbone runs once and returns hidden states (B, T, H). Only positions that predict a supervised token are
-gathered, and the LM head + log-softmax run over them in chunks of ``chunk_size`` tokens, each chunk under activation
-checkpointing, so at most ``chunk_size × V`` fp32 logits exist at any time, in forward *and* backward.
+gathered, and the LM head + log-softmax run over them in chunks of ``chunk_size`` tokens; a chunk whose fp32 logits
+would exceed 32 MB runs under activation checkpointing, so at most ``chunk_size × V`` logits exist at any time, in
+forward *and* backward (smaller chunks keep theirs: recomputing them would cost time and save nothing).
 For a VLM prompt of 1,000 image tokens and a 20-token answer this skips 98 % of the head's work.
 """
 
@@ -14,6 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+
+_RECOMPUTE_ABOVE_BYTES = 32 * 2**20  # checkpoint a chunk when its fp32 logits would exceed 32 MB
 
 
 @dataclass
@@ -65,11 +69,13 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
             raise ValueError("a supervised token lies outside vocab_subset (restricted action vocabulary)")
         targets = lookup[targets]
     source = hidden[rows, cols - 1]
+    vocab = len(vocab_subset) if vocab_subset is not None else getattr(head, "out_features", None) or hidden.shape[-1]
+    recompute = chunk_size * vocab * 4 > _RECOMPUTE_ABOVE_BYTES  # small chunks: keeping logits is cheaper
     picked_parts, entropy_parts = [], []
     for start in range(0, source.shape[0], chunk_size):
         h, y = source[start:start + chunk_size], targets[start:start + chunk_size]
         args = (h, y, head, temperature, softcap, vocab_subset, with_entropy)
-        if torch.is_grad_enabled() and h.requires_grad:
+        if recompute and torch.is_grad_enabled() and h.requires_grad:
             picked, ent = checkpoint(_chunk_logp, *args, use_reentrant=False)
         else:
             picked, ent = _chunk_logp(*args)
