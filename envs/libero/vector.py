@@ -164,6 +164,11 @@ class LiberoVectorEnv:
         return [slot.episode_id if slot.spec is not None else -1 for slot in self._slots]
 
     @property
+    def worker_pids(self) -> list[int | None]:
+        """Process id of each slot's worker (for monitoring; changes when a worker is restarted)."""
+        return [slot.process.pid if slot.process is not None else None for slot in self._slots]
+
+    @property
     def num_pending(self) -> int:
         return len(self._pending)
 
