@@ -28,7 +28,7 @@ def write_video(frames: Sequence[np.ndarray], path: Path, fps: int = 20) -> Path
 
     # macro_block_size=1 keeps odd sizes as they are; yuv420p makes the file play everywhere.
     with imageio.get_writer(
-        str(path), fps=fps, codec="libx264", macro_block_size=1, ffmpeg_params=["-pix_fmt", "yuv420p"]
+        str(path), fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p", ffmpeg_log_level="error"
     ) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame, dtype=np.uint8))
