@@ -9,7 +9,7 @@ classification prompt or its option lists, and the class phrase ("red circle") n
 
 Usage::
 
-    python scripts/pretrain_shapes_base.py [--out assets/shapes_base] [--steps 700] [--seed 0]
+    python scripts/pretrain_shapes_base.py [--out assets/shapes_base] [--steps 2200] [--seed 0]
 
 Seeded and reproducible (1 torch thread). The folder written is a normal HF model folder plus
 ``pretrain_report.json`` (steps, wall time, held-out attribute-QA accuracy per question kind).
@@ -46,7 +46,7 @@ MODEL_OVERRIDES: dict[str, Any] = {
 }
 """Size of the base model (a few MB of float32 weights; the defaults of ``build_tiny`` are 64 wide)."""
 
-DEFAULT_STEPS = 700
+DEFAULT_STEPS = 2200
 DEFAULT_BATCH = 16
 DEFAULT_LR = 1e-3
 DEFAULT_TRAIN_IMAGES = 3000
@@ -59,6 +59,9 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "caption": ("Describe the image.",),
 }
 """Pretraining question kinds and phrasings (attribute questions and a caption request)."""
+
+KIND_WEIGHTS: dict[str, int] = {"colour": 1, "shape": 2, "size": 1, "caption": 2}
+"""Relative frequency of each question kind in the training set (shape is the slowest attribute to learn)."""
 
 
 def _answer(kind: str, scene: sw.Scene) -> str:
@@ -82,13 +85,14 @@ def write_pretraining_data(out_dir: Path, num_train: int, num_eval: int, seed: i
     (out_dir / "images").mkdir(exist_ok=True)
     paths = {}
     kinds = tuple(QUESTIONS)
+    weighted = [k for k in kinds for _ in range(KIND_WEIGHTS[k])]
     for split, count in (("train", num_train), ("eval", num_eval)):
         rng = random.Random(f"pretrain-{seed}-{split}")
         rows = []
         for index in range(count):
             colour, shape = sw.CLASS_ATTRIBUTES[rng.randrange(len(sw.CLASS_ATTRIBUTES))]
             scene = sw.sample_scene(rng, colour, shape, image_size)
-            kind = kinds[index % len(kinds)] if split == "eval" else rng.choice(kinds)
+            kind = kinds[index % len(kinds)] if split == "eval" else rng.choice(weighted)
             question = rng.choice(QUESTIONS[kind])
             relative = f"images/{split}-{index:06d}.png"
             sw.render(scene, image_size).save(out_dir / relative, format="PNG")
@@ -107,7 +111,8 @@ def write_pretraining_data(out_dir: Path, num_train: int, num_eval: int, seed: i
 def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS, seed: int = 0,
                          batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
                          num_train: int = DEFAULT_TRAIN_IMAGES, num_eval: int = DEFAULT_EVAL_IMAGES,
-                         work_dir: str | os.PathLike[str] | None = None, progress: bool = False) -> dict[str, Any]:
+                         work_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                         image_size: int = sw.IMAGE_SIZE, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build, pretrain and save the shapes-world base model into ``out``; return the report it also saves.
 
     Args:
@@ -117,6 +122,8 @@ def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS
         num_train, num_eval: images in the pretraining set and in the held-out attribute-QA set.
         work_dir: scratch folder for data and the run directory (a temporary folder, removed, if ``None``).
         progress: show the trainer's progress bar.
+        image_size: side of the pretraining images (a multiple of 28).
+        overrides: ``build_tiny`` overrides applied on top of :data:`MODEL_OVERRIDES`.
     """
     import torch
 
@@ -131,8 +138,9 @@ def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS
     scratch = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="shapes-base-"))
     started = time.perf_counter()
     try:
-        data = write_pretraining_data(scratch / "data", num_train, num_eval, seed)
-        init_dir = build_tiny("qwen2.5-vl", scratch / "init", seed=seed, **MODEL_OVERRIDES)
+        model_overrides = {**MODEL_OVERRIDES, **(overrides or {})}
+        data = write_pretraining_data(scratch / "data", num_train, num_eval, seed, image_size)
+        init_dir = build_tiny("qwen2.5-vl", scratch / "init", seed=seed, **model_overrides)
         run_dir = scratch / "run"
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -150,7 +158,7 @@ def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS
         shutil.copytree(result.final_model_dir, tmp_out, dirs_exist_ok=True)
         report = {
             "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "num_train_images": num_train,
-            "num_eval_images": num_eval, "model_overrides": MODEL_OVERRIDES, "wall_time_s": round(elapsed, 1),
+            "num_eval_images": num_eval, "image_size": image_size, "model_overrides": model_overrides, "wall_time_s": round(elapsed, 1),
             "attribute_qa_accuracy": {k.removeprefix("eval/"): round(v, 4) for k, v in result.metrics.items()
                                       if k.startswith("eval/accuracy")},
             "final_train_loss": round(float(result.metrics.get("train/loss", float("nan"))), 4),
@@ -167,6 +175,16 @@ def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--override {item!r}: expected KEY=VALUE, e.g. vision_depth=3")
+        out[key] = json.loads(raw) if raw[:1] in "-0123456789[{tf" else raw
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO_ROOT / "assets" / "shapes_base"), help="model folder to write")
@@ -178,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-eval", type=int, default=DEFAULT_EVAL_IMAGES, help="held-out attribute-QA images")
     parser.add_argument("--work-dir", default=None, help="keep data and run directory here (default: temporary)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--image-size", type=int, default=sw.IMAGE_SIZE, help="image side in pixels (multiple of 28)")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra build_tiny override, e.g. vision_depth=3 (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = pretrain_shapes_base(args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                                   num_train=args.num_train, num_eval=args.num_eval, work_dir=args.work_dir,
-                                  progress=args.progress)
+                                  progress=args.progress, image_size=args.image_size,
+                                  overrides=_parse_overrides(args.override))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -50,8 +50,8 @@ BACKGROUNDS: tuple[tuple[int, int, int], ...] = (
 """Light background tints (nuisance)."""
 
 COLOUR_JITTER = 18
-IMAGE_SIZE = 84
-"""Default image side: 3 × 28 px, i.e. 3 × 3 merged Qwen-VL vision tokens, no resizing."""
+IMAGE_SIZE = 112
+"""Default image side: 4 × 28 px, i.e. 4 × 4 merged Qwen-VL vision tokens, no resizing."""
 
 QUESTION_PREFIX = "What type of object is in the photo?"
 """CLS-RL's default question prefix (vision.md §1, used for all datasets without a specific one)."""
@@ -102,13 +102,13 @@ def sample_scene(rng: random.Random, colour: str, shape: str, image_size: int = 
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
     size = rng.choice(SIZES)
-    low, high = (0.17, 0.24) if size == "small" else (0.3, 0.38)
+    low, high = (0.22, 0.28) if size == "small" else (0.33, 0.42)
     radius = round(rng.uniform(low, high) * image_size, 1)
     cx = round(rng.uniform(radius + 2, image_size - radius - 2), 1)
     cy = round(rng.uniform(radius + 2, image_size - radius - 2), 1)
     fill = tuple(int(np.clip(v + rng.randint(-COLOUR_JITTER, COLOUR_JITTER), 0, 255)) for v in COLOURS[colour])
     return Scene(colour=colour, shape=shape, texture=rng.choice(TEXTURES), size=size, radius=radius, cx=cx, cy=cy,
-                 angle=round(rng.uniform(-25.0, 25.0), 1), fill=fill,  # type: ignore[arg-type]
+                 angle=round(rng.uniform(-15.0, 15.0), 1), fill=fill,  # type: ignore[arg-type]
                  background=rng.choice(BACKGROUNDS))
 
 
