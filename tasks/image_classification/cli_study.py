@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     results["No-Thinking-CLS-RL"] = evaluate(nothink_dir, "nothink", args.nothink_tokens)
     timings["No-Thinking-CLS-RL"] = time.perf_counter() - t0
 
-    plot_path = plot_curves({"CLS-RL": out / "runs" / "cls-rl" / "metrics.jsonl",
-                             "No-Thinking-CLS-RL": out / "runs" / "nothink-cls-rl" / "metrics.jsonl"},
+    plot_path = plot_curves({"CLS-RL": (out / "runs" / "cls-rl" / "metrics.jsonl", "reward/cls_accuracy"),
+                             "No-Thinking-CLS-RL": (out / "runs" / "nothink-cls-rl" / "metrics.jsonl",
+                                                    "reward/cls_nothink_equality")},
                             out / "curves.png")
     wall = time.perf_counter() - started
     table = Table(title=f"shapes world, {args.k_shot}-shot base-to-new (seed {args.seed}, wall time {wall:.0f} s)")
