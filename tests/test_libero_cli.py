@@ -20,7 +20,16 @@ from tasks.libero.policies import load_policy
 from tasks.libero.report import summarize, to_markdown
 
 pytestmark = pytest.mark.libero
-HAS_LIBERO = importlib.util.find_spec("robosuite") is not None and importlib.util.find_spec("libero") is not None
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAS_LIBERO = _installed("robosuite") and _installed("libero")
 needs_sim = pytest.mark.skipif(not HAS_LIBERO, reason="needs the [libero] extra (scripts/install_libero.sh)")
 
 
