@@ -3,9 +3,15 @@
 CLS-RL (Li et al., arXiv 2503.16188) starts few-shot SFT and RL from a pretrained VLM (Qwen2-VL-2B) that already
 has visual features. The embedded study needs the same: this script builds a tiny Qwen2.5-VL with
 :func:`mmsft.models.tiny.build_tiny` and trains it with the mmsft SFT trainer on shapes-world **captions and
-attribute questions** (what colour, what shape, small or large, describe the image). It never shows the
-classification prompt or its option lists, and the class phrase ("red circle") never occurs verbatim in a target
-(captions read "The circle is red and small."), so learning the classification task itself is left to the few-shot stage.
+attribute questions** (what colour, what shape, small or large, size and shape, describe the image). Like the
+instruction-tuned VLM the paper starts from, it also follows instruction *formats* on those attribute questions:
+"Please choose one from list [ ... ]" over attribute values, "Please directly output the answer", and
+"<think> ... </think> <answer> ... </answer>" tags. It never shows the classification question ("What type of
+object is in the photo?") or option lists of class names. One attribute question, "What colour and shape is it?",
+is answered with the colour-shape phrase ("red circle"): like the real instruction-tuned base, the model can name
+what it sees, so zero-shot classification is above zero and RL has reward variance to learn from (with no such
+phrase in pretraining, every GRPO group scored 0 and neither RL method could move — measured). Learning the
+classification prompt, its option lists and the new classes is left to the few-shot stage.
 
 Usage::
 
@@ -46,7 +52,7 @@ MODEL_OVERRIDES: dict[str, Any] = {
 }
 """Size of the base model (a few MB of float32 weights; the defaults of ``build_tiny`` are 64 wide)."""
 
-DEFAULT_STEPS = 2200
+DEFAULT_STEPS = 2600
 DEFAULT_BATCH = 16
 DEFAULT_LR = 1e-3
 DEFAULT_TRAIN_IMAGES = 3000
@@ -56,11 +62,19 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "colour": ("What colour is the shape?", "What color is the shape?"),
     "shape": ("What shape is shown?", "What shape is in the picture?"),
     "size": ("Is the shape small or large?",),
+    "size_shape": ("What size and shape is it?",),
+    "colour_shape": ("What colour and shape is it?", "What color and shape is it?"),
     "caption": ("Describe the image.",),
 }
 """Pretraining question kinds and phrasings (attribute questions and a caption request)."""
 
-KIND_WEIGHTS: dict[str, int] = {"colour": 1, "shape": 2, "size": 1, "caption": 2}
+KIND_WEIGHTS: dict[str, int] = {"colour": 1, "shape": 2, "size": 1, "size_shape": 1, "colour_shape": 1, "caption": 1}
+
+LIST_SUFFIX = "Please choose one from list [ {options}]."
+DIRECT_SUFFIX = "\n Please directly output the answer."
+THINK_SUFFIX = "\n Please output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
+FORMATS: tuple[str, ...] = ("plain", "list", "list_direct", "think", "list_think")
+"""Instruction formats applied to training questions (uniformly); held-out evaluation questions stay plain."""
 """Relative frequency of each question kind in the training set (shape is the slowest attribute to learn)."""
 
 
@@ -71,7 +85,37 @@ def _answer(kind: str, scene: sw.Scene) -> str:
         return scene.shape
     if kind == "size":
         return scene.size
+    if kind == "size_shape":
+        return f"{scene.size} {scene.shape}"
+    if kind == "colour_shape":
+        return f"{scene.colour} {scene.shape}"
     return f"The {scene.shape} is {scene.colour} and {scene.size}."
+
+
+def _choices(kind: str) -> list[str]:
+    shapes = sorted({shape for _, shape in sw.CLASS_ATTRIBUTES})
+    colours = sorted({colour for colour, _ in sw.CLASS_ATTRIBUTES})
+    return {"colour": colours, "shape": shapes, "size": list(sw.SIZES),
+            "size_shape": [f"{size} {shape}" for size in sw.SIZES for shape in shapes]}[kind]
+
+
+def instruct(kind: str, question: str, answer: str, scene: sw.Scene, fmt: str, rng: random.Random) -> tuple[str, str]:
+    """Apply an instruction format to an attribute question: option list over attribute values (shuffled, answer
+    included), direct-answer suffix, or thinking + answer tags (the caption is the thought)."""
+    if kind == "caption" or fmt == "plain":
+        return question, answer
+    prompt = question
+    if fmt.startswith("list") and kind != "colour_shape":  # never an option list of class phrases
+        options = _choices(kind)
+        rng.shuffle(options)
+        prompt += "\n" + LIST_SUFFIX.format(options=", ".join(options))
+    if fmt.endswith("direct"):
+        prompt += DIRECT_SUFFIX
+    if fmt.endswith("think"):
+        prompt += THINK_SUFFIX
+        caption = f"The {scene.shape} is {scene.colour} and {scene.size}."
+        return prompt, f"<think> {caption} </think> <answer> {answer} </answer>"
+    return prompt, answer
 
 
 def write_pretraining_data(out_dir: Path, num_train: int, num_eval: int, seed: int,
@@ -97,6 +141,8 @@ def write_pretraining_data(out_dir: Path, num_train: int, num_eval: int, seed: i
             relative = f"images/{split}-{index:06d}.png"
             sw.render(scene, image_size).save(out_dir / relative, format="PNG")
             answer = _answer(kind, scene)
+            if split == "train":
+                question, answer = instruct(kind, question, answer, scene, rng.choice(FORMATS), rng)
             rows.append({"id": f"pretrain-{split}-{index:06d}",
                          "messages": [{"role": "user", "content": [{"type": "image", "image": relative},
                                                                    {"type": "text", "text": question}]},

@@ -179,11 +179,21 @@ def test_pretraining_data_never_uses_the_classification_prompt(tmp_path: Path) -
     paths = module.write_pretraining_data(tmp_path, num_train=40, num_eval=8, seed=0)
     rows = [json.loads(line) for line in Path(paths["train"]).read_text().splitlines()]
     assert len(rows) == 40 and {r["meta"]["kind"] for r in rows} <= set(module.QUESTIONS)
+    from tasks.image_classification import shapes_world as sw
+    from tasks.image_classification.prompts import DATASET_PREFIXES, DEFAULT_PREFIX
+
+    listed = 0
     for row in rows:
         prompt = row["messages"][0]["content"][1]["text"]
         target = row["messages"][1]["content"][0]["text"]
-        assert "choose one from list" not in prompt
-        assert row["meta"]["class"] not in target  # the class phrase itself is never a pretraining target
+        assert DEFAULT_PREFIX not in prompt and DATASET_PREFIXES["shapes"] not in prompt
+        if "choose one from list" in prompt:  # option lists hold attribute values, never class phrases
+            listed += 1
+            options = prompt.split("[", 1)[1].split("]", 1)[0]
+            assert not any(name in options for name in sw.CLASSNAMES), prompt
+        if row["meta"]["class"] in target:  # only the colour-and-shape attribute question names the class phrase
+            assert row["meta"]["kind"] == "colour_shape", row
+    assert listed > 0
 
 
 def test_ensure_shapes_base_returns_a_complete_folder_untouched(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for splits, option lists, sampling and training")
     parser.add_argument("--k-shot", type=int, default=4, help="training images per base class")
     parser.add_argument("--base-model", default="", help="base VLM folder (default: the shipped shapes-world base)")
-    parser.add_argument("--sft-steps", type=int, default=60, help="SFT optimizer steps")
-    parser.add_argument("--rl-steps", type=int, default=40, help="GRPO steps for each RL method")
+    parser.add_argument("--sft-steps", type=int, default=150, help="SFT optimizer steps")
+    parser.add_argument("--rl-steps", type=int, default=150, help="GRPO steps for each RL method")
     parser.add_argument("--group-size", type=int, default=4, help="completions per prompt (CLS-RL: 4)")
     parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per GRPO step")
     parser.add_argument("--think-tokens", type=int, default=48, help="generation cap with thinking prompts")
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from tasks.image_classification.base_model import ensure_shapes_base
     from tasks.image_classification.builder import ShapesWorldSource, build_fewshot_splits
     from tasks.image_classification.evaluation import evaluate_base_new
+    from tasks.image_classification.prompts import question_prefix
     from tasks.image_classification.study_plot import plot_curves
 
     console = Console()
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = Path(args.base_model) if args.base_model else ensure_shapes_base(seed=args.seed)
     splits = build_fewshot_splits(ShapesWorldSource(seed=args.seed), out / "data", k_shot=args.k_shot, seed=args.seed,
-                                  test_per_class=args.test_per_class)
+                                  test_per_class=args.test_per_class, prefix=question_prefix("shapes"))
     console.print(f"base model {base}; {len(splits.base_classes)} base / {len(splits.new_classes)} new classes; "
                   f"{splits.info['counts']}")
 

@@ -24,8 +24,10 @@ DATASET_PREFIXES: dict[str, str] = {
     "ucf101": "What actions is the person performing in the photo?",
     "dtd": "What type of texture is in the photo?",
     "fgvc": "What type of aircraft is in the photo?",
+    "shapes": "What colour and shape is the object in the photo?",
 }
-"""CLS-RL's dataset-specific prefixes (EuroSAT, UCF101, DTD, FGVC-Aircraft)."""
+"""CLS-RL's dataset-specific prefixes (EuroSAT, UCF101, DTD, FGVC-Aircraft), plus ours for the shapes world, whose
+classes are colour-shape pairs."""
 
 THINK_TRAIN = ("{Question}\n Please output the thinking process in <think> </think> and final answer in "
                "<answer> </answer> tags.")
