@@ -9,6 +9,7 @@ cells using VGRP's answer symbols (digits ``"1".."N"``, ``"s"``/``"e"``, ``"w"``
 
 from __future__ import annotations
 
+import abc
 import functools
 import random
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class Verdict:
     violations: list[str]
 
 
-class Puzzle:
+class Puzzle(abc.ABC):
     """Base class of one VGRP puzzle: generation, rule checking, solver hooks and drawing hooks.
 
     Subclasses set the class attributes and implement ``_generate`` and ``rule_violations``; ``partial_ok`` makes
@@ -158,17 +159,18 @@ class Puzzle:
             make_unique(self, inst, rng)
         return inst
 
+    @abc.abstractmethod
     def _generate(self, n: int, rng: random.Random, n_clues: int | None) -> Instance:
-        raise NotImplementedError(f"{type(self).__name__} must implement _generate")
+        """A fresh instance of side ``n`` (solution + givens), drawn from ``rng``."""
 
     def default_clues(self, n: int, rng: random.Random) -> int:
         """Number of solution cells revealed as givens when ``n_clues`` is not set."""
         return rng.randint(0, max(0, n * n // 8))
 
     # ----- checking ------------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def rule_violations(self, g: Grid, inst: Instance) -> list[str]:
         """Rule ids violated by a complete, well-formed answer grid ``g`` (givens already checked)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement rule_violations")
 
     def partial_ok(self, g: Grid, r: int, c: int, inst: Instance) -> bool:
         """Cheap local consistency of the partial grid after writing cell (r, c); ``"*"`` cells are unknown."""
