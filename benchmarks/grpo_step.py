@@ -40,12 +40,12 @@ import json
 import os
 import platform
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import _harness  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 HERE = Path(__file__).resolve().parent
 LR = 1e-6
@@ -119,8 +119,7 @@ def prepare_vlm(work: Path, rows: int) -> dict:
 
 # --------------------------------------------------------------------------------------------------------------
 # Workers (one fresh subprocess per case × framework)
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+_peak_rss_mb = _harness.peak_rss_mb
 
 
 def worker_mmsft(job: dict) -> dict:
@@ -264,24 +263,7 @@ def worker_trl(job: dict) -> dict:
 
 
 def run_worker(job: dict) -> dict:
-    """Run one (case, framework) in a fresh interpreter; returns its JSON result or the error."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    tag = f"{job['case']}_{job['framework']}"
-    result_file = Path(job["work"]) / f"result_{tag}.json"
-    result_file.unlink(missing_ok=True)
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job), "--result", str(result_file)],
-                          env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    (Path(job["work"]) / f"log_{tag}.txt").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0 or not result_file.exists():
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-        error = lines[-1] if lines else f"exit code {proc.returncode}"
-        return {"error": error[:300].replace("|", "/"), "process_wall_s": wall}
-    result = json.loads(result_file.read_text())
-    result["process_wall_s"] = wall
-    return result
+    return _harness.run_worker(__file__, job)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -361,14 +343,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1)")
     parser.add_argument("--work-dir", default="/tmp/mmsft_grpo_bench", help="models, data and run folders")
     parser.add_argument("--out", default=str(HERE / "results" / "grpo_step"), help="result path stem (.md, .json)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
+    _harness.add_worker_arguments(parser)
     args = parser.parse_args()
 
-    if args.worker:
-        job = json.loads(args.worker)
-        fn = worker_mmsft if job["framework"] == "mmsft" else worker_trl
-        Path(args.result).write_text(json.dumps(fn(job)))
+    if _harness.serve_worker(args, {"mmsft": worker_mmsft, "trl": worker_trl}):
         return
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
