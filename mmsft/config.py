@@ -126,7 +126,7 @@ class TrainConfig:
     max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).")
     epochs: float = _f(1.0, "Passes over the data when max_steps is 0.")
     micro_batch_size: int = _f(4, "Samples per forward/backward.")
-    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process).")
+    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).")
     seed: int = _f(0, "Seed for data order, dropout and initialisation.")
     mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
     logging_steps: int = _f(1, "Log metrics every N steps.")
