@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,17 @@ import torch
 from safetensors.torch import load_file
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _launch(tmp_path: Path, model: Path, data: Path, name: str, processes: int, accum: int, mode: str) -> Path:
     out = tmp_path / name
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-           "--master_port", str(29600 + processes), "-m", "mmsft.cli", "train", f"model.name_or_path={model}", f"data.train_path={data}",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "mmsft.cli", "train", f"model.name_or_path={model}", f"data.train_path={data}",
            f"train.output_dir={out}", "train.max_steps=2", "train.micro_batch_size=2", f"train.grad_accum={accum}",
            f"objective.loss_agg_mode={mode}", "optim.lr=1e-2", "optim.max_grad_norm=0", "data.shuffle=false",
            "train.progress=false", "train.tensorboard=false", "train.resume=never", "train.torch_threads=1"]
