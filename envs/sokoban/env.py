@@ -44,6 +44,24 @@ def observation_space(dim: tuple[int, int], obs_mode: str, symbols: Sequence[str
     return spaces.Dict(parts)
 
 
+def apply_settings(target: Any, dim: Sequence[int], num_boxes: int, obs_mode: str, max_steps: int,
+                   reward: str | RewardConfig, symbols: Sequence[str], cell_px: int, min_pushes: int,
+                   max_pushes: int | None, compute_optimal: bool) -> None:
+    """Validate the settings shared by :class:`SokobanEnv` and the batched env and set them on ``target``."""
+    if len(tuple(dim)) != 2:
+        raise ValueError(f"dim={dim!r}: expected (height, width)")
+    if max_steps < 1:
+        raise ValueError(f"max_steps={max_steps}: expected >= 1")
+    target.generator = GeneratorConfig(dim=(int(dim[0]), int(dim[1])), num_boxes=int(num_boxes),
+                                       min_pushes=min_pushes, max_pushes=max_pushes)
+    target.obs_mode = check_obs_mode(obs_mode)
+    target.max_steps = int(max_steps)
+    target.rewards = reward_config(reward)
+    target.symbols = validate_symbols(symbols)
+    target.cell_px = int(cell_px)
+    target.compute_optimal = compute_optimal
+
+
 class SokobanEnv(gym.Env):
     """Single Sokoban environment; see the module docstring for the observation/action contract."""
 
@@ -53,20 +71,10 @@ class SokobanEnv(gym.Env):
                  max_steps: int = 120, reward: str | RewardConfig = "gym_sokoban",
                  symbols: Sequence[str] = DEFAULT_SYMBOLS, cell_px: int = DEFAULT_CELL_PX, min_pushes: int = 1,
                  max_pushes: int | None = None, compute_optimal: bool = True, render_mode: str | None = None) -> None:
-        if len(tuple(dim)) != 2:
-            raise ValueError(f"dim={dim!r}: expected (height, width)")
-        if max_steps < 1:
-            raise ValueError(f"max_steps={max_steps}: expected >= 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}; expected None or one of {self.metadata['render_modes']}")
-        self.generator = GeneratorConfig(dim=(int(dim[0]), int(dim[1])), num_boxes=int(num_boxes),
-                                         min_pushes=min_pushes, max_pushes=max_pushes)
-        self.obs_mode = check_obs_mode(obs_mode)
-        self.max_steps = int(max_steps)
-        self.rewards = reward_config(reward)
-        self.symbols = validate_symbols(symbols)
-        self.cell_px = int(cell_px)
-        self.compute_optimal = compute_optimal
+        apply_settings(self, dim, num_boxes, obs_mode, max_steps, reward, symbols, cell_px, min_pushes, max_pushes,
+                       compute_optimal)
         self.render_mode = render_mode
         self.observation_space = observation_space(self.generator.dim, self.obs_mode, self.symbols, self.cell_px)
         self.action_space = spaces.Discrete(4)

@@ -13,11 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from envs.sokoban.core import RewardConfig, cached_level, optimal_length, reward_config
-from envs.sokoban.env import check_obs_mode
-from envs.sokoban.generator import GeneratorConfig
+from envs.sokoban.core import RewardConfig, cached_level, optimal_length
+from envs.sokoban.env import apply_settings
 from envs.sokoban.level import BOX, BOX_ON_TARGET, FLOOR, PLAYER, TARGET, WALL, Level
-from envs.sokoban.render import DEFAULT_CELL_PX, DEFAULT_SYMBOLS, render_text_batch, sprite_atlas, validate_symbols
+from envs.sokoban.render import DEFAULT_CELL_PX, DEFAULT_SYMBOLS, render_text_batch, sprite_atlas
 
 # (static code, has box) -> code; static codes are WALL, FLOOR or TARGET
 _BOX_LUT = np.array([[WALL, WALL], [FLOOR, BOX], [TARGET, BOX_ON_TARGET]], dtype=np.uint8)
@@ -37,17 +36,9 @@ class SokobanVecEnv:
                  max_pushes: int | None = None, compute_optimal: bool = True) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs}: expected >= 1")
-        if max_steps < 1:
-            raise ValueError(f"max_steps={max_steps}: expected >= 1")
         self.num_envs = int(num_envs)
-        self.generator = GeneratorConfig(dim=(int(dim[0]), int(dim[1])), num_boxes=int(num_boxes),
-                                         min_pushes=min_pushes, max_pushes=max_pushes)
-        self.obs_mode = check_obs_mode(obs_mode)
-        self.max_steps = int(max_steps)
-        self.rewards = reward_config(reward)
-        self.symbols = validate_symbols(symbols)
-        self.cell_px = int(cell_px)
-        self.compute_optimal = compute_optimal
+        apply_settings(self, dim, num_boxes, obs_mode, max_steps, reward, symbols, cell_px, min_pushes, max_pushes,
+                       compute_optimal)
         h, w = self.generator.dim
         self.height, self.width, self.n_cells = h, w, h * w
         b, n = self.num_envs, self.n_cells

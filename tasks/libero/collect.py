@@ -7,11 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from envs.libero.render import check_render_mode
-from envs.libero.suites import check_cameras, check_suite, check_task_ids
 from envs.libero.vector import LiberoVectorEnv
 from tasks.libero.episodes import append_index, write_episode
-from tasks.libero.evaluate import episode_specs
+from tasks.libero.evaluate import check_run_settings, episode_specs
 from tasks.libero.policies import LoadedPolicy
 from tasks.libero.rollout import EpisodeRecord, run_episodes
 
@@ -35,14 +33,9 @@ class CollectConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field, its value and what is expected."""
-        check_suite(self.suite)
-        check_task_ids(self.suite, self.tasks)
-        check_cameras(self.cameras)
-        check_render_mode(self.render)
+        check_run_settings(self.suite, self.tasks, self.cameras, self.render, self.workers)
         if self.episodes_per_task < 1:
             raise ValueError(f"episodes_per_task={self.episodes_per_task}; expected >= 1")
-        if self.workers < 1:
-            raise ValueError(f"workers={self.workers}; expected >= 1")
         index = Path(self.out_dir) / "index.jsonl"
         if index.exists():
             raise ValueError(f"out_dir={self.out_dir}: {index} already exists; choose a new folder")

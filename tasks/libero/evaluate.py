@@ -25,6 +25,16 @@ from tasks.libero.rollout import EpisodeRecord, run_episodes
 from tasks.libero.video import VIDEO_FORMATS, write_video
 
 
+def check_run_settings(suite: str, tasks: Any, cameras: tuple[str, ...], render: str, workers: int) -> None:
+    """Validation shared by evaluation and data collection: suite, task ids, cameras, render mode, worker count."""
+    check_suite(suite)
+    check_task_ids(suite, tasks)
+    check_cameras(cameras)
+    check_render_mode(render)
+    if workers < 1:
+        raise ValueError(f"workers={workers}; expected >= 1")
+
+
 @dataclass
 class EvalConfig:
     """Settings of one evaluation run (every field is a CLI flag of ``mmsft eval-libero``)."""
@@ -45,14 +55,9 @@ class EvalConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field, its value and what is expected."""
-        check_suite(self.suite)
-        check_task_ids(self.suite, self.tasks)
-        check_cameras(self.cameras)
-        check_render_mode(self.render)
+        check_run_settings(self.suite, self.tasks, self.cameras, self.render, self.workers)
         if self.trials_per_task < 1:
             raise ValueError(f"trials_per_task={self.trials_per_task}; expected >= 1")
-        if self.workers < 1:
-            raise ValueError(f"workers={self.workers}; expected >= 1")
         if self.video not in ("none", *VIDEO_FORMATS):
             raise ValueError(f"video={self.video!r}; expected one of {['none', *VIDEO_FORMATS]}")
         if self.video != "none" and self.video_camera not in self.cameras:
