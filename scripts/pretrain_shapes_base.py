@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tasks.image_classification import shapes_world as sw  # noqa: E402
+from mmsft.data import shapes as sw  # noqa: E402
 
 MODEL_OVERRIDES: dict[str, Any] = {
     "hidden_size": 128,
