@@ -15,8 +15,9 @@ Reward: 1.0 on a step where the task's success predicate holds, else 0.0 (sparse
 state k); without it a state is drawn with the env's ``np_random`` (seed with ``reset(seed=...)``).
 Fixture placement, which the stored init states do not cover, is seeded per episode from
 ``(seed, task_id, init_state)`` (LIBERO samples it from numpy's global RNG), so an episode is reproducible
-regardless of which worker runs it and of what that worker ran before (see ``LiberoEnv._hard_reset``). ``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator
-is built lazily on the first reset, so constructing the env (and reading its spaces) is cheap.
+regardless of which worker runs it and of what that worker ran before (see ``LiberoEnv._hard_reset``).
+``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator is
+built lazily on the first reset, so constructing the env (and reading its spaces) is cheap.
 """
 
 from __future__ import annotations
