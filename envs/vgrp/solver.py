@@ -15,10 +15,24 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from envs.vgrp.core import EMPTY, Grid, Instance, Puzzle
+from envs.vgrp.instance import EMPTY, Grid, Instance
 
 Event = tuple
+
+
+class Puzzle(Protocol):
+    """The hooks of :class:`envs.vgrp.core.Puzzle` the solver uses (declared here so the solver needs only the
+    instance types, and ``core`` can import the solver for ``generate(unique=True)``)."""
+
+    def fixed(self, r: int, c: int, inst: Instance) -> str | None: ...
+
+    def cell_domain(self, r: int, c: int, inst: Instance) -> tuple[str, ...]: ...
+
+    def partial_ok(self, g: Grid, r: int, c: int, inst: Instance) -> bool: ...
+
+    def rule_violations(self, g: Grid, inst: Instance) -> list[str]: ...
 
 
 @dataclass
