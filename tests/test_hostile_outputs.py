@@ -152,8 +152,9 @@ _PUZZLE_ANSWERS = (_SOKOBAN_PLAN, _SOKOBAN_STEP, _GP)
 def _registered_rewards() -> dict[str, Callable[..., Any]]:
     """name -> function, whether the registry is a plain dict or a shared Registry of entries."""
     registry = reward_registry.REWARDS
+    names = registry.names() if hasattr(registry, "names") else list(registry)  # names() also loads plugins
     out = {}
-    for name in list(registry):
+    for name in names:
         entry = registry[name] if isinstance(registry, dict) else registry.get(name)
         out[name] = getattr(entry, "fn", entry)
     return out
