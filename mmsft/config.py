@@ -325,7 +325,12 @@ def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: s
             plugins = [p for p in plugins.split(",") if p.strip()]
         if not isinstance(plugins, list):
             raise ConfigError(f"config key 'plugins': expected a list of module names, got {plugins!r}")
-        load_plugins(plugins)
+        from mmsft.plugins import PluginError
+
+        try:
+            load_plugins(plugins)
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from None
     algorithm = parsed.get("algorithm", loaded.get("algorithm"))
     if algorithm and hasattr(config, "algorithm"):
         from mmsft.algorithms import preset
