@@ -66,10 +66,16 @@ class DataConfig:
     video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.")
 
 
+def _kl_choices() -> tuple[str, ...]:
+    from mmsft.objectives import KL_ESTIMATORS
+
+    return tuple(KL_ESTIMATORS.names())
+
+
 @dataclass
 class KLConfig:
     coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
-    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", ("k1", "k2", "k3", "abs"))
+    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", _kl_choices)
     placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
                         ("loss", "reward"))
 
