@@ -26,7 +26,8 @@ from mmsft.models.loading import build_adapter
 from mmsft.models.policy import Policy
 from mmsft.objectives import StepNormalizer, TokenBatch, get_loss
 from mmsft.objectives.policy_losses import extra_fields
-from mmsft.train.checkpoint import load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
+from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, restore_training_state,
+                                    save_checkpoint)
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
@@ -93,6 +94,7 @@ class Trainer:
         self.is_main = self.accelerator.is_main_process
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            clean_stale(self.run_dir)
             save_config(cfg, self.run_dir / "config.yaml")
         self.checkpoint = resolve_resume(self.run_dir, cfg.train.resume)
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
@@ -126,10 +128,7 @@ class Trainer:
             self._restore(self.checkpoint)
 
     def _restore(self, checkpoint: Path) -> None:
-        state = load_trainer_state(checkpoint)
-        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=False))
-        self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=False))
-        set_rng_state(torch.load(checkpoint / "rng.pt", weights_only=False))
+        state = restore_training_state(checkpoint, self.optimizer, self.scheduler)
         self.producer.load_state_dict(state["producer"])
         self.start_step = int(state["step"])
 
@@ -277,10 +276,7 @@ class Trainer:
     def _export_final(self) -> Path:
         final = self.run_dir / "final"
         if self.is_main:
-            self.model.save_pretrained(final, safe_serialization=True)
-            self.loaded.processor.save_pretrained(final)
-            if self.loaded.action_tokenizer is not None:
-                self.loaded.action_tokenizer.save(final)
+            export_final(self.run_dir, self.model, self.loaded.processor, self.loaded.action_tokenizer)
         self.accelerator.wait_for_everyone()
         return final
 
