@@ -18,8 +18,8 @@ def test_layering(tmp_path):
 @pytest.mark.parametrize("override,match", [
     ("optim.lrr=1", r"unknown config key 'optim.lrr'.*Did you mean 'lr'"),
     ("trian.max_steps=1", r"unknown config key 'trian'.*Did you mean 'train'"),
-    ("optim.lr=fast", r"'optim.lr': expected float, got 'fast'"),
-    ("train.max_steps=1.5", r"'train.max_steps': expected int"),
+    ("optim.lr=fast", r"'optim.lr': expected a number, got 'fast'"),
+    ("train.max_steps=1.5", r"'train.max_steps': expected an integer, got 1.5"),
     ("lora.enabled=maybe", r"'lora.enabled': expected true/false"),
     ("data.overlong=skip", r"'data.overlong': 'skip' is not one of \['drop', 'truncate', 'error'\]"),
     ("objective.loss_agg_mode=token_mean", r"Did you mean 'token-mean'"),

@@ -35,13 +35,32 @@ def detect_family(name_or_path: str, config: Any) -> str:
     return "text"
 
 
+class ModelLoadError(ValueError):
+    """A model folder or hub id that cannot be used as configured; the message names it and what is missing."""
+
+
+def _check_tokenizer(name_or_path: str, processor: Any) -> None:
+    """A folder without tokenizer files loads an empty tokenizer that encodes text to nothing; refuse it here."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    try:
+        ids = tokenizer("a b c 1", add_special_tokens=False)["input_ids"]
+    except Exception as exc:  # a broken tokenizer raises all kinds of errors
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: the tokenizer cannot encode text "
+                             f"({type(exc).__name__}: {exc})") from exc
+    if not ids:
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: no usable tokenizer (it encodes text to no tokens); "
+                             "the folder needs its tokenizer files (tokenizer.json, or vocab/merges or "
+                             "tokenizer.model, with tokenizer_config.json)")
+
+
 def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", attn_implementation: str | None = None,
                trust_remote_code: bool = False) -> LoadedModel:
-    """Model + processor (tokenizer for text models) + family; an unknown family or dtype fails naming the choices."""
+    """Model + processor (tokenizer for text models) + family; an unknown family or dtype, or a folder without a
+    usable tokenizer, fails naming the model (the tokenizer is checked before the weights are read)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     if dtype not in DTYPES:
-        raise ValueError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        raise ModelLoadError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -49,16 +68,19 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
     if family == "auto":
         family = detect_family(name_or_path, config)
     if family not in ADAPTERS:
-        raise ValueError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
+        raise ModelLoadError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
     kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if family == "text":
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-        processor = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    else:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    processor_cls = AutoTokenizer if family == "text" else AutoProcessor
+    try:
+        processor = processor_cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load its "
+                             f"{'tokenizer' if family == 'text' else 'processor'} ({type(exc).__name__}: {exc})") from exc
+    _check_tokenizer(name_or_path, processor)
+    model_cls = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
+    model = model_cls.from_pretrained(name_or_path, **kwargs)
     action_tokenizer = None
     if family == "vla":
         from mmsft.models.action_tokenizer import ActionTokenizer

@@ -22,6 +22,7 @@ import torch
 from mmsft.config import RunConfig, save_config
 from mmsft.data.loaders import load_dataset
 from mmsft.data.media import MediaBudget
+from mmsft.data.schema import MediaPolicy
 from mmsft.models.loading import build_adapter
 from mmsft.models.policy import Policy
 from mmsft.objectives import StepNormalizer, TokenBatch, get_loss
@@ -100,8 +101,9 @@ class Trainer:
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
         self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
                                      max_length=cfg.data.max_length, overlong=cfg.data.overlong)
-        self.train_samples = load_dataset(cfg.data.train_path)
-        self.eval_samples = load_dataset(cfg.data.eval_path) if cfg.data.eval_path else []
+        media = MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path)
+        self.train_samples = load_dataset(cfg.data.train_path, media=media)
+        self.eval_samples = load_dataset(cfg.data.eval_path, media=media) if cfg.data.eval_path else []
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
         self.vocab_subset = self.adapter.vocab_subset()
