@@ -265,7 +265,8 @@ def _coerce(value: Any, tp: Any, key: str, choices: tuple | None = None) -> Any:
             for word in _YAML_BOOLS[value]:
                 if choices and word in choices:
                     return word
-            raise ConfigError(f"config key {key!r}: expected a string, got {value!r} ({_BOOL_HINT})")
+            wanted = f"one of {list(choices)}" if choices else "a string"
+            raise ConfigError(f"config key {key!r}: expected {wanted}, got {value!r} ({_BOOL_HINT})")
         if isinstance(value, (dict, list)):
             raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
         return "" if value is None else str(value)
@@ -392,7 +393,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ConfigError(f"config file {path} is not valid YAML: {detail}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     parsed = parse_overrides(overrides or [])

@@ -137,7 +137,7 @@ def media_path(ref: str, where: str, base_dir: Path | None, allowed: tuple[Path,
     if "://" in ref or ref.startswith("file:"):
         url = urlparse(ref)
         if url.scheme != "file":
-            raise DataError(f"{where}: only local files and file:// URLs are supported, not {url.scheme or ref!r} URLs")
+            raise DataError(f"{where}: only local files and file:// URLs are supported, not {url.scheme}:// URLs")
         if url.netloc not in ("", "localhost"):
             raise DataError(f"{where}: file:// URL names a remote host {url.netloc!r}")
         path = Path(unquote(url.path))

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from mmsft.data.media import MediaBudget
+from mmsft.errors import one_line
 from mmsft.models.adapters import ADAPTERS, ModalityAdapter
 
 ACTION_TOKENIZER_FILE = "action_tokenizer.json"
@@ -46,7 +48,7 @@ def _check_tokenizer(name_or_path: str, processor: Any) -> None:
         ids = tokenizer("a b c 1", add_special_tokens=False)["input_ids"]
     except Exception as exc:  # a broken tokenizer raises all kinds of errors
         raise ModelLoadError(f"model.name_or_path {name_or_path!r}: the tokenizer cannot encode text "
-                             f"({type(exc).__name__}: {exc})") from exc
+                             f"({type(exc).__name__}: {one_line(exc)})") from exc
     if not ids:
         raise ModelLoadError(f"model.name_or_path {name_or_path!r}: no usable tokenizer (it encodes text to no tokens); "
                              "the folder needs its tokenizer files (tokenizer.json, or vocab/merges or "
@@ -64,7 +66,8 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"model.name_or_path {name_or_path!r}: not a model folder or reachable hub id ({exc})") from exc
+        raise FileNotFoundError(f"model.name_or_path {name_or_path!r}: not a model folder or reachable hub id "
+                                f"({one_line(exc)})") from exc
     if family == "auto":
         family = detect_family(name_or_path, config)
     if family not in ADAPTERS:
@@ -77,10 +80,14 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
         processor = processor_cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load its "
-                             f"{'tokenizer' if family == 'text' else 'processor'} ({type(exc).__name__}: {exc})") from exc
+                             f"{'tokenizer' if family == 'text' else 'processor'} ({type(exc).__name__}: {one_line(exc)})") from exc
     _check_tokenizer(name_or_path, processor)
     model_cls = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
-    model = model_cls.from_pretrained(name_or_path, **kwargs)
+    try:
+        model = model_cls.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load the weights "
+                             f"({type(exc).__name__}: {one_line(exc)})") from exc
     action_tokenizer = None
     if family == "vla":
         from mmsft.models.action_tokenizer import ActionTokenizer
