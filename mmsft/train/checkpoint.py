@@ -255,10 +255,12 @@ def verify_checkpoint(path: Path, hashes: bool = True) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path / MARKER}: unreadable completion marker ({type(exc).__name__}: {exc})") from None
     listed, on_disk = set(files), set(present) - {MARKER}
-    for rel in sorted(listed - on_disk):
-        raise CheckpointError(f"{path / rel}: listed in {MARKER} but missing")
-    for rel in sorted(on_disk - listed):
-        raise CheckpointError(f"{path / rel}: not listed in {MARKER} (the folder was modified after it was written)")
+    missing, unlisted = sorted(listed - on_disk), sorted(on_disk - listed)
+    if missing:
+        raise CheckpointError(f"{path / missing[0]}: listed in {MARKER} but missing")
+    if unlisted:
+        raise CheckpointError(f"{path / unlisted[0]}: not listed in {MARKER} (the folder was modified after it was "
+                              "written)")
     for rel in sorted(listed):
         size = (path / rel).stat().st_size
         if size != sizes[rel]:
