@@ -82,10 +82,16 @@ class DataConfig:
                                            "data root); off: such paths are an error naming the row.")
 
 
+def _kl_choices() -> tuple[str, ...]:
+    from mmsft.objectives import KL_ESTIMATORS
+
+    return tuple(KL_ESTIMATORS.names())
+
+
 @dataclass
 class KLConfig:
     coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
-    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", ("k1", "k2", "k3", "abs"))
+    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", _kl_choices)
     placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
                         ("loss", "reward"))
 
@@ -418,7 +424,12 @@ def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: s
             plugins = [p for p in plugins.split(",") if p.strip()]
         if not isinstance(plugins, list):
             raise ConfigError(f"config key 'plugins': expected a list of module names, got {plugins!r}")
-        load_plugins(plugins)
+        from mmsft.plugins import PluginError
+
+        try:
+            load_plugins(plugins)
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from None
     algorithm = parsed.get("algorithm", loaded.get("algorithm"))
     if algorithm and hasattr(config, "algorithm"):
         from mmsft.algorithms import preset
