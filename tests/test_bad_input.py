@@ -156,6 +156,14 @@ def _half_weights(ctx: Ctx) -> str:
     return str(folder)
 
 
+def _pickled_weights(ctx: Ctx) -> str:
+    folder = ctx.tmp / "bin-only"
+    shutil.copytree(ctx.model(), folder)
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Payload(ctx.tmp / "pwned")))
+    (folder / "model.safetensors").unlink()
+    return str(folder)
+
+
 def _encode(ctx: Ctx, row: dict, family: str = "text", **adapter_kwargs: Any) -> Any:
     sample = load_jsonl(ctx.jsonl([row]), check_media=False)[0]
     return build_adapter(load_model(ctx.model(family)), **adapter_kwargs).encode(sample)
@@ -349,6 +357,8 @@ CASES = [
          r"model.name_or_path '.*data': not a model folder"),
     Case("models", "truncated-weights", lambda ctx: load_model(_half_weights(ctx)), ModelLoadError,
          r"model.name_or_path '.*half': cannot load the weights"),
+    Case("models", "pickled-weights", lambda ctx: load_model(_pickled_weights(ctx)), ModelLoadError,
+         r"'.*bin-only': cannot load the weights .*only pickled \*\.bin weights, which mmsft never loads", after=_no_pwn),
     Case("models", "image-for-text-model", lambda ctx: _encode(ctx, _media_row("x.png")), DataError,
          r"text family cannot take image/video parts"),
     Case("models", "no-target", lambda ctx: _encode(ctx, {"id": "q", "messages": [{"role": "user", "content": "hi"}]}),

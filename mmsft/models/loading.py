@@ -57,8 +57,8 @@ def _check_tokenizer(name_or_path: str, processor: Any) -> None:
 
 def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", attn_implementation: str | None = None,
                trust_remote_code: bool = False) -> LoadedModel:
-    """Model + processor (tokenizer for text models) + family; an unknown family or dtype, or a folder without a
-    usable tokenizer, fails naming the model (the tokenizer is checked before the weights are read)."""
+    """Model + processor (tokenizer for text models) + family; an unknown family or dtype, a folder without a
+    usable tokenizer (checked before the weights are read) or without safetensors weights fails naming the model."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     if dtype not in DTYPES:
@@ -72,7 +72,8 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
         family = detect_family(name_or_path, config)
     if family not in ADAPTERS:
         raise ModelLoadError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
-    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
+    # safetensors only: pickled weights (pytorch_model.bin) are never unpickled, even by transformers' restricted loader.
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code, "use_safetensors": True}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     processor_cls = AutoTokenizer if family == "text" else AutoProcessor
@@ -86,8 +87,12 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
     try:
         model = model_cls.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
+        hint = ""
+        if Path(name_or_path).is_dir() and any(Path(name_or_path).glob("*.bin")):
+            hint = ("; the folder has only pickled *.bin weights, which mmsft never loads: convert them to safetensors "
+                    "(load once in a trusted session and save_pretrained(..., safe_serialization=True))")
         raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load the weights "
-                             f"({type(exc).__name__}: {one_line(exc)})") from exc
+                             f"({type(exc).__name__}: {one_line(exc)}){hint}") from exc
     action_tokenizer = None
     if family == "vla":
         from mmsft.models.action_tokenizer import ActionTokenizer
