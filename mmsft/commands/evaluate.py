@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from mmsft.data.loaders import load_dataset
+    from mmsft.data.schema import MediaPolicy
     from mmsft.eval.generation import accuracy_by, evaluate_accuracy
     from mmsft.models.loading import build_adapter, load_model
     from mmsft.train.trainer import media_budget
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(cfg.train.torch_threads)
     loaded = load_model(cfg.model.name_or_path, family=cfg.model.family, dtype=cfg.model.dtype)
     adapter = build_adapter(loaded, media_budget(cfg), max_length=None)
-    samples = load_dataset(cfg.data.eval_path)
+    samples = load_dataset(cfg.data.eval_path, media=MediaPolicy.from_config(cfg.data.media_roots,
+                                                                          cfg.data.allow_any_media_path))
     if cfg.eval.max_samples:
         samples = samples[: cfg.eval.max_samples]
     result = evaluate_accuracy(loaded.model, adapter, samples, cfg.eval.batch_size, cfg.eval.max_new_tokens, cfg.eval.match)
