@@ -240,7 +240,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     ``algorithm=NAME`` (in the YAML or on the command line) applies that preset's documented defaults first, so
     every component stays overridable.
     """
-    config = cls()
     loaded: dict[str, Any] = {}
     if path:
         path = Path(path)
@@ -252,6 +251,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return load_config_dict(loaded, overrides, cls, where=str(path) if path else "")
+
+
+def load_config_dict(values: dict[str, Any] | None, overrides: list[str] | None = None, cls: type = RunConfig,
+                     where: str = "") -> Any:
+    """:func:`load_config` for a mapping already in memory (a pipeline stage's recipe, an evaluator's arguments).
+
+    ``where`` (a file, a pipeline stage) prefixes errors raised by keys of ``values``.
+    """
+    config = cls()
+    loaded = values or {}
     parsed = parse_overrides(overrides or [])
     algorithm = parsed.get("algorithm", loaded.get("algorithm"))
     if algorithm and hasattr(config, "algorithm"):
@@ -262,7 +272,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             _apply(config, loaded)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
     _apply(config, parsed)
     return config
 
