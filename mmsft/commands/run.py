@@ -18,33 +18,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmsft.pipeline import load_pipeline, run_pipeline
-
-    if args.print_plan:
-        import yaml
-
-        from mmsft.config import to_dict
-
-        spec = load_pipeline(args.pipeline, args.overrides)
-        previous = None
-        for stage in spec.stages:
-            out = spec.output_dir / "stages" / stage.dirname
-            cfg = stage.config(out, start_model=previous)
-            previous = str(out / "final")
-            print(f"# stage {stage.index}: {stage.name}\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        for eval_set in spec.evals:
-            print(f"# evaluation set {eval_set.name}: {eval_set.evaluator} {eval_set.args}")
-        return 0
     import sys
 
     from mmsft.config import ConfigError
-    from mmsft.pipeline import PipelineStateError
+    from mmsft.pipeline import PipelineStateError, load_pipeline, run_pipeline
     from mmsft.registry import RegistryError
 
     try:
+        if args.print_plan:
+            _print_plan(load_pipeline(args.pipeline, args.overrides))
+            return 0
         result = run_pipeline(args.pipeline, args.overrides)
     except (ConfigError, PipelineStateError, RegistryError) as exc:
         print(f"mmsft run: error: {exc}", file=sys.stderr)
         return 2
     print(f"run directory: {result.run_dir}  final model: {result.final_model_dir}")
     return 0
+
+
+def _print_plan(spec) -> None:
+    """Each stage's resolved config (stage k starts from stage k-1's final/) and the evaluation sets."""
+    import yaml
+
+    from mmsft.config import to_dict
+
+    previous = None
+    for stage in spec.stages:
+        out = spec.output_dir / "stages" / stage.dirname
+        cfg = stage.config(out, start_model=previous)
+        previous = str(out / "final")
+        print(f"# stage {stage.index}: {stage.name}\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    for eval_set in spec.evals:
+        print(f"# evaluation set {eval_set.name}: {eval_set.evaluator} {eval_set.args}")
