@@ -80,6 +80,12 @@ def test_reward_mean_combines_weighted_rewards(red_model, colours, tmp_path):
     assert main == "reward_mean" and metrics["reward_mean"] == pytest.approx(3.5)
     assert metrics["reward/test_says_red"] == 1.0 and metrics["reward/test_length"] == 3.0
     assert len((tmp_path / "set" / "completions.jsonl").read_text().splitlines()) == 4
+    sampled = {**spec, "temperature": 1.5, "n": 3, "seed": 7}
+    first, _ = run_evaluator("reward_mean", red_model, sampled, _ctx(tmp_path, "s1"))
+    second, _ = run_evaluator("reward_mean", red_model, sampled, _ctx(tmp_path, "s2"))
+    rows = [json.loads(x) for x in (tmp_path / "s1" / "completions.jsonl").read_text().splitlines()]
+    assert first == second and len(rows) == 12  # seeded sampling: 4 prompts x 3 completions, reproducible
+    assert first["reward_mean"] == pytest.approx(sum(r["reward"] for r in rows) / 12)
     with pytest.raises(EvaluatorError, match="'rewards' is required"):
         run_evaluator("reward_mean", red_model, {"path": str(colours["blue"])}, _ctx(tmp_path))
 

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, PipelineStateError, RegistryError) as exc:
         print(f"mmsft run: error: {exc}", file=sys.stderr)
         return 2
-    print(f"run directory: {result.run_dir}  final model: {result.final_model_dir}")
+    if result.is_main:
+        print(f"run directory: {result.run_dir}  final model: {result.final_model_dir}")
     return 0
 
 

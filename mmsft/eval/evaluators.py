@@ -42,6 +42,7 @@ class ModelSettings:
     attn_implementation: str = ""
     trust_remote_code: bool = False
     budget: Any = None  # mmsft.data.media.MediaBudget or None (the adapter's defaults)
+    device: str = "auto"  # auto: the first CUDA device when there is one, else CPU
 
     @classmethod
     def from_config(cls, cfg: Any, budget: Any = None) -> "ModelSettings":
@@ -52,14 +53,20 @@ class ModelSettings:
 
 
 def load_eval_model(name_or_path: str | Path, settings: ModelSettings | None = None) -> tuple[Any, Any]:
-    """(LoadedModel in eval mode, its ModalityAdapter) for generation; shared by ``mmsft eval`` and evaluators."""
+    """(LoadedModel in eval mode on ``settings.device``, its ModalityAdapter) for generation; shared by ``mmsft eval``
+    and the evaluators."""
     from mmsft.models.loading import build_adapter, load_model
 
     settings = settings or ModelSettings()
     loaded = load_model(str(name_or_path), family=settings.family, dtype=settings.dtype,
                         attn_implementation=settings.attn_implementation or None,
                         trust_remote_code=settings.trust_remote_code)
-    loaded.model.eval()
+    device = settings.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded.model.to(device).eval()
     return loaded, build_adapter(loaded, settings.budget, max_length=None)
 
 
@@ -83,7 +90,11 @@ class ModelCache:
         self._key, self._value = None, None
         import gc
 
+        import torch
+
         gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 @dataclass

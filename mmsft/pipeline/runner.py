@@ -34,6 +34,7 @@ class PipelineResult:
     model_dirs: dict[str, Path] = field(default_factory=dict)  # row label -> model folder it evaluated / passed on
     trained: list[str] = field(default_factory=list)  # stages trained (or resumed) by this call
     skipped: list[str] = field(default_factory=list)  # stages already complete
+    is_main: bool = True  # False in the other processes of a data-parallel launch
 
     @property
     def final_model_dir(self) -> Path:
@@ -42,6 +43,15 @@ class PipelineResult:
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def _free_memory() -> None:
+    """Release the finished trainer's model and optimizer before evaluating or training the next stage."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _barrier() -> None:
@@ -84,8 +94,8 @@ class Pipeline:
 
         self.spec = spec
         self.run_dir = spec.output_dir
-        self.console = Console(quiet=quiet)
         self.is_main = _is_main_process()
+        self.console = Console(quiet=quiet or not self.is_main)
         self.matrix = Matrix(([BASE] if spec.evaluate_base else []) + [s.name for s in spec.stages],
                              [e.name for e in spec.evals])
 
@@ -98,7 +108,7 @@ class Pipeline:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "pipeline.yaml").write_text(yaml.safe_dump(spec.document, sort_keys=False))
         self.state = PipelineState(self.run_dir, enabled=self.is_main)
-        result = PipelineResult(self.run_dir, self.matrix)
+        result = PipelineResult(self.run_dir, self.matrix, is_main=self.is_main)
         first = spec.stages[0].config(self.stage_dir(spec.stages[0]))
         model = first.model.name_or_path
         if spec.evaluate_base:
@@ -146,7 +156,7 @@ class Pipeline:
         print_to(f"[bold]stage {stage.index} {stage.name}[/bold]: training from {cfg.model.name_or_path} "
                  f"into {stage_dir}")
         Trainer(cfg).train()
-        gc.collect()
+        _free_memory()
         if self.is_main:
             stage_model(stage_dir, cfg)  # merges a LoRA stage once
         _barrier()
