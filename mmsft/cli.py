@@ -1,13 +1,14 @@
 """The ``mmsft`` command line.
 
-Core subcommands (``train``, ``eval``, ``models build-tiny``) live in :mod:`mmsft`. Subcommands that belong to a
-task (puzzle data building, LIBERO evaluation and data collection) are contributed by modules under ``tasks/``;
-they are listed in :data:`TASK_COMMANDS` and each such module exposes two functions::
+Core subcommands (``train``, ``eval``, ``run``, ``models build-tiny``, ``demo``) live in :mod:`mmsft`. Subcommands that
+belong to a task (puzzle data building, LIBERO evaluation and data collection, studies) are contributed by plugins —
+the ``mmsft.plugins`` entry points declared by task packages — through their ``COMMANDS`` mapping
+(:func:`mmsft.plugins.plugin_commands`); ``mmsft`` never names a task module. Each command module exposes::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
-Those modules import only the standard library at module level; heavy imports (torch, mujoco, ...) happen inside
+Command modules import only the standard library at module level; heavy imports (torch, mujoco, ...) happen inside
 ``run`` so that ``mmsft --help`` is fast and optional extras are needed only by the command that uses them.
 """
 
@@ -18,15 +19,7 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
-# (command path) -> (module, one-line help)
-TASK_COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("data", "build"): ("tasks.puzzles.cli_build", "Build SFT datasets (JSONL + PNG) from the puzzle worlds' solvers."),
-    ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
-    ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
-    ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
-    ("study", "cls-rl"): ("tasks.image_classification.cli_study",
-                          "Few-shot classification study: zero-shot vs SFT vs CLS-RL vs No-Thinking-CLS-RL."),
-}
+from mmsft.plugins import plugin_commands
 
 
 def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
@@ -46,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    commands = {**_core_commands(), **TASK_COMMANDS}
+    commands = {**plugin_commands(), **_core_commands()}
     for path, (module_name, help_text) in sorted(commands.items()):
         container = top
         for depth, name in enumerate(path[:-1]):

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mmsft.cli import TASK_COMMANDS, _core_commands, build_parser, main
+from mmsft.cli import _core_commands, build_parser, main
+from mmsft.plugins import plugin_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _all_commands() -> list[tuple[str, ...]]:
-    return sorted({**_core_commands(), **TASK_COMMANDS})
+    return sorted({**_core_commands(), **plugin_commands()})
 
 
 @pytest.mark.parametrize("path", _all_commands(), ids=lambda p: " ".join(p))

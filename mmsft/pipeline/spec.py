@@ -94,8 +94,10 @@ class StageSpec:
     def config(self, out_dir: Path, start_model: str | None = None) -> RunConfig:
         """The stage's run config; ``start_model`` (stage ≥ 2) replaces ``model.name_or_path``."""
         try:
-            cfg = load_config_dict(self.recipe, self.overrides)
-        except ConfigError as exc:
+            cfg = load_config_dict(self.recipe, self.overrides, where=self.source)
+        except ConfigError as exc:  # errors from the overrides do not name the stage yet
+            if str(exc).startswith(self.source):
+                raise
             raise ConfigError(f"{self.source}: {exc}") from None
         if start_model is not None:
             cfg.model.name_or_path = str(start_model)
