@@ -70,14 +70,37 @@ def _unavailable(command: str, module_name: str, exc: ImportError) -> Callable[[
     return run
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command] if getattr(args, "command", None) else []
+    while words and getattr(args, f"{words[-1]}_command", None):
+        words.append(getattr(args, f"{words[-1]}_command"))
+    return " ".join(["mmsft", *words])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
-    if run is None:
-        (getattr(args, "_group_parser", None) or parser).print_help()
-        return 0 if args.command is None else 2
-    return int(run(args) or 0)
+    """Run a command. A bad-input error (see :mod:`mmsft.errors`) prints ``mmsft <command>: error: <message>`` on
+    one line and returns 2; ``--debug`` (anywhere on the line) re-raises it with its traceback."""
+    from mmsft.errors import EXIT_CODE, one_line, user_error_types
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:cut]
+    argv = [a for i, a in enumerate(argv) if not (i < cut and a == "--debug")]
+    args = argparse.Namespace()
+    try:
+        parser = build_parser()
+        parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also after the command)")
+        args = parser.parse_args(argv)
+        run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+        if run is None:
+            (getattr(args, "_group_parser", None) or parser).print_help()
+            return 0 if args.command is None else 2
+        return int(run(args) or 0)
+    except user_error_types() as exc:
+        if debug:
+            raise
+        print(f"{_command_name(args)}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,8 +22,19 @@ class ConfigError(ValueError):
     """A bad config key or value; the message names the key and what was expected."""
 
 
-def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
+def _f(default: Any, help: str, choices: tuple | None = None, *, ge: Any = None, gt: Any = None, le: Any = None,
+       lt: Any = None) -> Any:
+    """Declare a config field: its default, help text and what values are valid.
+
+    ``choices``: the allowed values (string fields). ``ge``/``gt``/``le``/``lt``: bounds of a numeric field
+    (>=, >, <=, <), each a number or the name of a sibling field of the same section (``le="image_max_pixels"``:
+    at most that field's value). Every float field also rejects NaN and ±inf. Numeric bounds are checked as each
+    layer (preset, YAML, overrides) is applied, so the error names the YAML file; sibling bounds once all layers are
+    in. Messages read ``config key 'train.micro_batch_size': expected an integer >= 1, got 0``, and the bounds are
+    listed in docs/config.md. A new section declares its fields with ``_f`` and gets all of this for free.
+    """
     meta = {"help": help, "choices": choices}
+    meta.update({k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None})
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: default.copy(), metadata=meta)
     return field(default=default, metadata=meta)
@@ -36,15 +48,15 @@ class ModelConfig:
     attn_implementation: str = _f("", "sdpa, eager, flash_attention_2, ... (empty: transformers' default).")
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
     trust_remote_code: bool = _f(False, "Allow custom modelling code from the model folder.")
-    logprob_chunk_size: int = _f(1024, "Tokens per LM-head chunk when computing log-probs (bounds logits memory).")
+    logprob_chunk_size: int = _f(1024, "Tokens per LM-head chunk when computing log-probs (bounds logits memory).", ge=1)
 
 
 @dataclass
 class LoraConfig:
     enabled: bool = _f(False, "Train LoRA adapters (peft) instead of all weights.")
-    r: int = _f(16, "LoRA rank.")
-    alpha: int = _f(32, "LoRA alpha.")
-    dropout: float = _f(0.0, "LoRA dropout.")
+    r: int = _f(16, "LoRA rank.", ge=1)
+    alpha: int = _f(32, "LoRA alpha.", ge=1)
+    dropout: float = _f(0.0, "LoRA dropout.", ge=0, lt=1)
     target_modules: str = _f("all-linear", "Comma-separated module names, or all-linear.")
 
 
@@ -52,18 +64,22 @@ class LoraConfig:
 class DataConfig:
     train_path: str = _f("", "Training JSONL file or datasets.save_to_disk folder (mmsft schema).")
     eval_path: str = _f("", "Held-out JSONL / folder for evaluation (optional).")
-    max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).")
+    max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).", ge=1)
     overlong: str = _f("drop", "Samples over max_length: drop (counted, logged), truncate the response, or error.",
                        ("drop", "truncate", "error"))
     padding_side: str = _f("right", "Padding side of training batches (results are identical either way).", ("left", "right"))
     shuffle: bool = _f(True, "Shuffle every epoch (seeded; resume continues the same order).")
-    image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.")
-    image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.")
-    video_fps: float = _f(2.0, "Frames sampled per second of video.")
-    video_min_frames: int = _f(2, "Minimum sampled frames per video.")
-    video_max_frames: int = _f(16, "Maximum sampled frames per video.")
-    video_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per video frame.")
-    video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.")
+    image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.", ge=1, le="image_max_pixels")
+    image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.", ge=1)
+    video_fps: float = _f(2.0, "Frames sampled per second of video.", gt=0)
+    video_min_frames: int = _f(2, "Minimum sampled frames per video.", ge=1, le="video_max_frames")
+    video_max_frames: int = _f(16, "Maximum sampled frames per video.", ge=1)
+    video_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per video frame.", ge=1, le="video_max_pixels")
+    video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.", ge=1)
+    media_roots: list[str] = _f([], "Extra folders media paths may point into (a list, or comma-separated); the JSONL's "
+                                "own folder (a saved dataset's folder) is always allowed.")
+    allow_any_media_path: bool = _f(False, "Open media paths anywhere (absolute, ../, file://, symlinks out of the "
+                                           "data root); off: such paths are an error naming the row.")
 
 
 def _kl_choices() -> tuple[str, ...]:
@@ -129,39 +145,39 @@ class MixConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = _f(1e-5, "Peak learning rate (AdamW).")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
-    beta1: float = _f(0.9, "AdamW beta1.")
-    beta2: float = _f(0.999, "AdamW beta2.")
-    warmup_ratio: float = _f(0.0, "Fraction of steps of linear warm-up.")
+    lr: float = _f(1e-5, "Peak learning rate (AdamW).", ge=0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", ge=0)
+    beta1: float = _f(0.9, "AdamW beta1.", ge=0, lt=1)
+    beta2: float = _f(0.999, "AdamW beta2.", ge=0, lt=1)
+    warmup_ratio: float = _f(0.0, "Fraction of steps of linear warm-up.", ge=0, le=1)
     scheduler: str = _f("cosine", "Learning-rate schedule after warm-up.", ("cosine", "linear", "constant"))
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).", ge=0)
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = _f("runs/default", "Run directory (config, metrics, checkpoints, tables, plots).")
-    max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).")
-    epochs: float = _f(1.0, "Passes over the data when max_steps is 0.")
-    micro_batch_size: int = _f(4, "Samples per forward/backward.")
-    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).")
-    seed: int = _f(0, "Seed for data order, dropout and initialisation.")
+    max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).", ge=0)
+    epochs: float = _f(1.0, "Passes over the data when max_steps is 0.", gt=0)
+    micro_batch_size: int = _f(4, "Samples per forward/backward.", ge=1)
+    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).", ge=1)
+    seed: int = _f(0, "Seed for data order, dropout and initialisation.", ge=0, le=2**32 - 1)
     mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
-    logging_steps: int = _f(1, "Log metrics every N steps.")
-    save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).")
-    save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).")
-    eval_steps: int = _f(0, "Evaluate every N steps (0: only at the end, if eval_path is set).")
+    logging_steps: int = _f(1, "Log metrics every N steps.", ge=1)
+    save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).", ge=0)
+    save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).", ge=0)
+    eval_steps: int = _f(0, "Evaluate every N steps (0: only at the end, if eval_path is set).", ge=0)
     resume: str = _f("auto", "auto (latest checkpoint in output_dir, if any), never, or a checkpoint path.")
-    torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).")
+    torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).", ge=0)
     tensorboard: bool = _f(True, "Write tensorboard events next to metrics.jsonl.")
     progress: bool = _f(True, "Show a rich progress bar.")
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = _f(16, "Prompts per generation batch.")
-    max_new_tokens: int = _f(16, "Generation cap for evaluation.")
-    max_samples: int = _f(0, "Evaluate at most N samples (0: all).")
+    batch_size: int = _f(16, "Prompts per generation batch.", ge=1)
+    max_new_tokens: int = _f(16, "Generation cap for evaluation.", ge=1)
+    max_samples: int = _f(0, "Evaluate at most N samples (0: all).", ge=0)
     match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
 
 
@@ -204,11 +220,24 @@ def _nearest(name: str, options: list[str]) -> str:
     return f" Did you mean {', '.join(map(repr, close))}?" if close else f" Valid keys: {', '.join(options)}."
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
+_YAML_BOOLS = {False: ("no", "off", "false"), True: ("yes", "on", "true")}
+_BOOL_HINT = "YAML reads unquoted yes/no/on/off/true/false as booleans; quote the value"
+
+
+def _coerce(value: Any, tp: Any, key: str, choices: tuple | None = None) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(value, args[0], key)
+        return None if value is None else _coerce(value, args[0], key, choices)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (str,)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r}: expected a list (or a comma-separated string), got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -216,29 +245,83 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value.lower() in ("true", "1", "yes", "on")
         raise ConfigError(f"config key {key!r}: expected true/false, got {value!r}")
     if tp in (int, float):
+        kind = "an integer" if tp is int else "a number"
+        if isinstance(value, bool):
+            raise ConfigError(f"config key {key!r}: expected {kind}, got {value!r}")
         try:
-            number = float(value) if isinstance(value, str) else value
+            if isinstance(value, str):
+                text = value.strip()
+                number: Any = int(text) if tp is int and text.lstrip("+-").isdigit() else float(text)
+            else:
+                number = value
+            if not isinstance(number, (int, float)):
+                raise TypeError
             if tp is int:
                 if isinstance(number, float) and not number.is_integer():
                     raise TypeError
                 return int(number)
-            return float(number)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config key {key!r}: expected {tp.__name__}, got {value!r}") from None
+            number = float(number)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"config key {key!r}: expected {kind}, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
+        if isinstance(value, bool):
+            for word in _YAML_BOOLS[value]:
+                if choices and word in choices:
+                    return word
+            wanted = f"one of {list(choices)}" if choices else "a string"
+            raise ConfigError(f"config key {key!r}: expected {wanted}, got {value!r} ({_BOOL_HINT})")
         if isinstance(value, (dict, list)):
             raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
         return "" if value is None else str(value)
     return value
 
 
+_OPS = {"ge": (">=", lambda a, b: a >= b), "gt": (">", lambda a, b: a > b),
+        "le": ("<=", lambda a, b: a <= b), "lt": ("<", lambda a, b: a < b)}
+
+
+def _bounds(f: dataclasses.Field) -> dict[str, Any]:
+    return {op: f.metadata[op] for op in _OPS if f.metadata.get(op) is not None}
+
+
+def bounds_text(f: dataclasses.Field, prefix: str = "", obj: Any = None) -> str:
+    """``>= 1``, ``>= 0 and < 1``, ``<= data.image_max_pixels``: a field's declared bounds in words (with ``obj``,
+    a sibling bound also shows that sibling's current value)."""
+    words = []
+    for op, bound in _bounds(f).items():
+        if isinstance(bound, str):
+            shown = f"{prefix}{bound}" + (f" ({getattr(obj, bound)!r})" if obj is not None else "")
+        else:
+            shown = repr(bound)
+        words.append(f"{_OPS[op][0]} {shown}")
+    return " and ".join(words)
+
+
+def _check_bounds(obj: Any, f: dataclasses.Field, value: Any, key: str, siblings: bool) -> None:
+    """Raise when ``value`` breaks a numeric bound (and, with ``siblings``, a bound naming another field)."""
+    bounds = _bounds(f)
+    if not bounds or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    section = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    for op, bound in bounds.items():
+        if isinstance(bound, str) and not siblings:
+            continue
+        limit = getattr(obj, bound) if isinstance(bound, str) else bound
+        if not _OPS[op][1](value, limit):
+            kind = "an integer" if isinstance(value, int) else "a number"
+            raise ConfigError(f"config key {key!r}: expected {kind} {bounds_text(f, section, obj)}, got {value!r}")
+
+
 def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
-    names = [f.name for f in dataclasses.fields(obj)]
+    fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in values.items():
         full = f"{prefix}{key}"
-        if key not in names:
-            raise ConfigError(f"unknown config key {full!r}.{_nearest(key, names)}")
+        if key not in fields:
+            raise ConfigError(f"unknown config key {full!r}.{_nearest(key, list(fields))}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -248,11 +331,23 @@ def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
         if isinstance(current, dict) and isinstance(value, dict):  # component args merge over preset values
             setattr(obj, key, {**current, **value})
             continue
-        coerced = _coerce(value, hints[key], full)
-        choices = _choices(next(f for f in dataclasses.fields(obj) if f.name == key))
+        choices = _choices(fields[key])
+        coerced = _coerce(value, hints[key], full, choices)
         if choices and coerced not in choices:
-            raise ConfigError(f"config key {full!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
+            hint = f" ({_BOOL_HINT})" if isinstance(value, bool) else _nearest(str(coerced), list(choices))
+            raise ConfigError(f"config key {full!r}: {coerced!r} is not one of {list(choices)}.{hint}")
+        _check_bounds(obj, fields[key], coerced, full, siblings=False)
         setattr(obj, key, coerced)
+
+
+def validate(config: Any, prefix: str = "") -> None:
+    """Check every field's bounds, sibling bounds included (``image_min_pixels <= image_max_pixels``)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            validate(value, f"{prefix}{f.name}.")
+        else:
+            _check_bounds(config, f, value, f"{prefix}{f.name}", siblings=True)
 
 
 def _choices(f: dataclasses.Field) -> tuple | None:
@@ -261,16 +356,13 @@ def _choices(f: dataclasses.Field) -> tuple | None:
 
 
 def coerce_value(value: Any, f: dataclasses.Field, key: str, owner: type) -> Any:
-    """Coerce and check one value for field ``f`` of dataclass ``owner`` (component argument dataclasses too)."""
-    coerced = _coerce(value, typing.get_type_hints(owner)[f.name], key)
+    """Coerce and check one value for field ``f`` of dataclass ``owner`` (component argument dataclasses too: their
+    ``metadata`` may hold ``choices`` and numeric ``ge``/``gt``/``le``/``lt`` bounds, as :func:`_f` writes them)."""
     choices = _choices(f)
+    coerced = _coerce(value, typing.get_type_hints(owner)[f.name], key, choices)
     if choices and coerced not in choices:
         raise ConfigError(f"config key {key!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
-    for bound, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
-                            ("le", lambda a, b: a <= b, "<=")):
-        limit = f.metadata.get(bound)
-        if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):
-            raise ConfigError(f"config key {key!r}: expected a value {word} {limit}, got {coerced!r}")
+    _check_bounds(None, f, coerced, key, siblings=False)
     return coerced
 
 
@@ -307,7 +399,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ConfigError(f"config file {path} is not valid YAML: {detail}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     parsed = parse_overrides(overrides or [])
@@ -348,6 +441,7 @@ def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: s
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     _apply(config, parsed)
+    validate(config)
     if isinstance(config, RunConfig):
         if config.task and config.stage in ("sft", "rl"):
             config.stage = "env"
@@ -406,8 +500,8 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def config_reference(cls: type = RunConfig) -> str:
-    """Markdown table of every key, default, choices and help (docs/config.md is generated from this)."""
-    lines = ["| key | default | choices | help |", "| --- | --- | --- | --- |"]
+    """Markdown table of every key, default, choices or bounds, and help (docs/config.md is generated from this)."""
+    lines = ["| key | default | valid values | help |", "| --- | --- | --- | --- |"]
 
     def walk(obj: Any, prefix: str) -> None:
         for f in dataclasses.fields(obj):
@@ -415,8 +509,8 @@ def config_reference(cls: type = RunConfig) -> str:
             if dataclasses.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
                 continue
-            choices = ", ".join(map(str, _choices(f) or ()))
-            lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {choices} | {f.metadata.get('help', '')} |")
+            valid = ", ".join(map(str, _choices(f) or ())) or bounds_text(f, prefix)
+            lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {valid} | {f.metadata.get('help', '')} |")
 
     walk(cls(), "")
     return "\n".join(lines) + "\n"

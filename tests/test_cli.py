@@ -40,8 +40,10 @@ def test_train_help_config_and_bad_override(capsys):
     assert "`optim.lr`" in capsys.readouterr().out
     from mmsft.config import ConfigError
 
+    assert main(["train", "optim.lrr=3", "--print-config"]) == 2
+    assert capsys.readouterr().err == "mmsft train: error: unknown config key 'optim.lrr'. Did you mean 'lr'?\n"
     with pytest.raises(ConfigError, match="Did you mean 'lr'"):
-        main(["train", "optim.lrr=3", "--print-config"])
+        main(["train", "optim.lrr=3", "--print-config", "--debug"])
 
 
 def test_ci_runs_the_readme_test_command():

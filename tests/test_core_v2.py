@@ -181,5 +181,5 @@ def test_component_arguments_are_validated_per_component():
     assert args_type(entry)(**cfg.objective.args).clip_high == 0.3
     with pytest.raises(ConfigError, match=r"'objective.args.mu_peak': 'ppo_clip' has no argument 'mu_peak'"):
         load_config(None, ["algorithm=dapo", "objective.args.mu_peak=0.3"])
-    with pytest.raises(ConfigError, match=r"rl.advantage_args.eps.*expected a value > 0"):
+    with pytest.raises(ConfigError, match=r"rl.advantage_args.eps.*expected a number > 0, got 0.0"):
         load_config(None, ["rl.advantage_args.eps=0"])

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from mmsft.data.schema import MediaPolicy
     from mmsft.eval.evaluators import EvalContext, ModelSettings, run_evaluator
     from mmsft.train.trainer import media_budget
 
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if cfg.train.torch_threads > 0:
         torch.set_num_threads(cfg.train.torch_threads)
     out_dir = Path(cfg.train.output_dir) / "eval"
-    ctx = EvalContext(out_dir, ModelSettings.from_config(cfg, media_budget(cfg)))
+    ctx = EvalContext(out_dir, ModelSettings.from_config(cfg, media_budget(cfg)),
+                      media=MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path))
     spec = {"path": cfg.data.eval_path, "max_samples": cfg.eval.max_samples, "batch_size": cfg.eval.batch_size,
             "max_new_tokens": cfg.eval.max_new_tokens, "match": cfg.eval.match}
     metrics, _ = run_evaluator("generation_accuracy", cfg.model.name_or_path, spec, ctx)

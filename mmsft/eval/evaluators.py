@@ -106,6 +106,7 @@ class EvalContext:
     stage: str = ""
     eval_set: str = ""
     cache: ModelCache = field(default_factory=ModelCache)
+    media: Any = None  # mmsft.data.schema.MediaPolicy for reading datasets (None: the loader's default)
 
     def model(self, model_dir: str | Path) -> tuple[Any, Any]:
         """(LoadedModel, adapter) of ``model_dir``, loaded once per context cache."""
@@ -187,13 +188,14 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
-def load_samples(path: str, max_samples: int, where: str) -> list[Any]:
-    """The first ``max_samples`` samples (0: all) of a JSONL file or ``save_to_disk`` folder."""
+def load_samples(path: str, max_samples: int, ctx: EvalContext) -> list[Any]:
+    """The first ``max_samples`` samples (0: all) of a JSONL file or ``save_to_disk`` folder, media read under
+    ``ctx.media`` (the stage's ``data.media_roots`` / ``data.allow_any_media_path``)."""
     from mmsft.data.loaders import load_dataset
 
     if not path:
-        raise EvaluatorError(f"{where}: key 'path' is required (a JSONL file or save_to_disk folder)")
-    samples = load_dataset(path)
+        raise EvaluatorError(f"{ctx.where}: key 'path' is required (a JSONL file or save_to_disk folder)")
+    samples = load_dataset(path, media=ctx.media)
     return samples[:max_samples] if max_samples > 0 else samples
 
 
@@ -219,7 +221,7 @@ def generation_accuracy(model_dir: Path, spec: dict[str, Any], ctx: EvalContext)
     from mmsft.eval.generation import accuracy_by, evaluate_accuracy
 
     args = parse_args(GenerationArgs, spec, ctx.where)
-    samples = load_samples(args.path, args.max_samples, ctx.where)
+    samples = load_samples(args.path, args.max_samples, ctx)
     loaded, adapter = ctx.model(model_dir)
     result = evaluate_accuracy(loaded.model, adapter, samples, args.batch_size, args.max_new_tokens, args.match)
     write_jsonl(ctx.out_dir / "predictions.jsonl", result.predictions)
@@ -263,7 +265,7 @@ def reward_mean(model_dir: Path, spec: dict[str, Any], ctx: EvalContext) -> dict
                              "numbers") from None
     if args.n < 1:
         raise EvaluatorError(f"{ctx.where}: n={args.n}; expected >= 1")
-    prompts = load_samples(args.path, args.max_samples, ctx.where)
+    prompts = load_samples(args.path, args.max_samples, ctx)
     samples = [s for s in prompts for _ in range(args.n)]
     loaded, adapter = ctx.model(model_dir)
     sampling: dict[str, Any] = {}

@@ -172,18 +172,20 @@ class Pipeline:
         if self.is_main:
             import torch
 
+            from mmsft.data.schema import MediaPolicy
             from mmsft.train.trainer import media_budget
 
             if cfg.train.torch_threads > 0:
                 torch.set_num_threads(cfg.train.torch_threads)
             settings = ModelSettings.from_config(cfg, media_budget(cfg))
+            media = MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path)
             cache = ModelCache()
             for eval_set in self.spec.evals:
                 spec = {"evaluator": eval_set.evaluator, **eval_set.args}
                 record = self.state.evaluation(label, eval_set.name, spec, model)
                 if record is None:
                     ctx = EvalContext(self.run_dir / "eval" / dirname / eval_set.name, settings, stage=label,
-                                      eval_set=eval_set.name, cache=cache)
+                                      eval_set=eval_set.name, cache=cache, media=media)
                     metrics, main = run_evaluator(eval_set.evaluator, model, eval_set.args, ctx)
                     self.state.mark_evaluation(label, eval_set.name, spec, model, metrics, main)
                     self.console.print(f"  {label} · {eval_set.name}: {main} = {metrics[main]:.4g}")

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmsft.eval.evaluators import EVALUATORS, EvalContext, EvaluatorError, arg_field, load_samples, parse_args, write_jsonl
+from mmsft.eval.evaluators import (EVALUATORS, EvalContext, EvaluatorError, arg_field, load_samples, parse_args,
+                                   write_jsonl)
 
 WORLDS = ("auto", "sokoban", "general-points", "vgrp")
 
@@ -62,7 +63,7 @@ def puzzle_success(model_dir: Path, spec: dict[str, Any], ctx: EvalContext) -> d
     from tasks.puzzles.rows import read_jsonl
 
     args = parse_args(PuzzleArgs, spec, ctx.where)
-    samples = load_samples(args.path, args.max_samples, ctx.where)
+    samples = load_samples(args.path, args.max_samples, ctx)
     rows = read_jsonl(args.path)[: len(samples)]
     world = detect_world(rows, args.world, ctx.where)
     loaded, adapter = ctx.model(model_dir)
