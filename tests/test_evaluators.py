@@ -104,7 +104,7 @@ def test_bad_arguments_fail_naming_the_key(tmp_path):
         run_evaluator("generation_accuracy", tmp_path, {"path": "x.jsonl", "max_sample": 3}, _ctx(tmp_path))
     with pytest.raises(ConfigError, match=r"'match': 'fuzzy' is not one of"):
         run_evaluator("generation_accuracy", tmp_path, {"path": "x.jsonl", "match": "fuzzy"}, _ctx(tmp_path))
-    with pytest.raises(ConfigError, match="'batch_size': expected int"):
+    with pytest.raises(ConfigError, match="'batch_size': expected an integer, got 'many'"):
         run_evaluator("generation_accuracy", tmp_path, {"batch_size": "many"}, _ctx(tmp_path))
     with pytest.raises(RegistryError, match="Did you mean 'generation_accuracy'"):
         run_evaluator("generation_acuracy", tmp_path, {}, _ctx(tmp_path))

@@ -18,20 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    """Bad input (pipeline file, recipes, evaluator arguments, a changed finished stage) is reported by the CLI as
+    one line (see :mod:`mmsft.errors`)."""
+    from mmsft.pipeline import load_pipeline, run_pipeline
 
-    from mmsft.config import ConfigError
-    from mmsft.pipeline import PipelineStateError, load_pipeline, run_pipeline
-    from mmsft.registry import RegistryError
-
-    try:
-        if args.print_plan:
-            _print_plan(load_pipeline(args.pipeline, args.overrides))
-            return 0
-        result = run_pipeline(args.pipeline, args.overrides)
-    except (ConfigError, PipelineStateError, RegistryError) as exc:
-        print(f"mmsft run: error: {exc}", file=sys.stderr)
-        return 2
+    if args.print_plan:
+        _print_plan(load_pipeline(args.pipeline, args.overrides))
+        return 0
+    result = run_pipeline(args.pipeline, args.overrides)
     if result.is_main:
         print(f"run directory: {result.run_dir}  final model: {result.final_model_dir}")
     return 0

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mmsft.errors import register_user_error
 from mmsft.registry import Entry, Registry
 
 EvaluatorFn = Callable[[Path, dict[str, Any], "EvalContext"], dict[str, float]]
 EVALUATORS: Registry[EvaluatorFn] = Registry("evaluator")
 
 
+@register_user_error
 class EvaluatorError(RuntimeError):
     """An evaluator failed or returned something unusable; the message names the evaluator and the set."""
 

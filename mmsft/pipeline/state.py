@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mmsft.errors import register_user_error
+
 STATE_FILE = "pipeline_state.json"
 #: Keys that do not change what a stage trains (logging, resume policy, threads); ignored when comparing configs.
 COSMETIC_KEYS = frozenset({"train.progress", "train.tensorboard", "train.logging_steps", "train.resume",
                            "train.torch_threads"})
 
 
+@register_user_error
 class PipelineStateError(RuntimeError):
     """The run folder's state file is unreadable or disagrees with the pipeline file."""
 
