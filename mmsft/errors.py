@@ -18,7 +18,7 @@ from typing import TypeVar
 EXIT_CODE = 2
 
 USER_ERRORS: tuple[str, ...] = (
-    "mmsft.config:ConfigError",
+    "mmsft.config_base:ConfigError",
     "mmsft.data.schema:DataError",
     "mmsft.registry:RegistryError",
     "mmsft.plugins:PluginError",

@@ -51,13 +51,13 @@ def test_reference_lists_every_key():
 
 
 # ---------------------------------------------------------------------------------------------- bounds (issue 8)
-_BOUNDED_SECTIONS = ("model", "lora", "data", "optim", "train", "eval")
+_BOUNDED_SECTIONS = ("model", "lora", "data", "objective", "rl", "mix", "optim", "train", "eval")
 
 
 def test_defaults_satisfy_every_bound_and_numeric_fields_declare_one():
     import dataclasses
 
-    from mmsft.config import _bounds, validate
+    from mmsft.config_base import _bounds, validate
 
     cfg = RunConfig()
     validate(cfg)
