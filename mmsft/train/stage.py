@@ -73,10 +73,13 @@ class StageContext:
     loaded: Any = None  # mmsft.models.loading.LoadedModel (processor, action tokenizer)
 
 
-def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True
+def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True, args: type | None = None
                       ) -> Callable[[Callable[[StageContext], Producer]], Callable[[StageContext], Producer]]:
-    """``@register_producer("rl", provides=(...))`` on a factory ``fn(ctx) -> producer``."""
-    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset)
+    """``@register_producer("rl", provides=(...))`` on a factory ``fn(ctx) -> producer``; ``args`` is the stage's
+    own argument dataclass (config ``stage_args`` is validated against it; build it with
+    ``mmsft.config.build_args(entry, cfg.stage_args, "stage_args")``)."""
+    meta = {"args": args} if args is not None else {}
+    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset, **meta)
 
 
 def _builtin() -> None:

@@ -100,19 +100,18 @@ class Clip:
 
     def frames(self, frames: int = FRAMES, size: int = SIZE) -> np.ndarray:
         """(T, H, W, 3) uint8 pixels."""
-        paths = [m.positions(frames, size) for m in self.movers]
-        out = []
-        for t in range(frames):
-            image = Image.new("RGB", (size, size), BACKGROUND)
-            for mover, path in zip(self.movers, paths):
-                scene = Scene(mover.colour, mover.shape, RADIUS, (path[t],))
-                layer = render(scene, size)
-                mask = Image.fromarray((np.asarray(layer) != np.array(BACKGROUND, np.uint8)).any(-1).astype(np.uint8) * 255)
-                image.paste(layer, (0, 0), mask)
-            if self.word and t >= self.word_from:
-                ImageDraw.Draw(image).text((2, 1), self.word, fill=(0, 0, 0), font=_font())
-            out.append(np.asarray(image))
-        return np.stack(out)
+        return np.stack([self.frame(t, frames, size) for t in range(frames)])
+
+    def frame(self, t: int, frames: int = FRAMES, size: int = SIZE) -> np.ndarray:
+        """(H, W, 3) uint8 pixels of frame ``t``."""
+        image = Image.new("RGB", (size, size), BACKGROUND)
+        for mover in self.movers:
+            layer = render(Scene(mover.colour, mover.shape, RADIUS, (mover.positions(frames, size)[t],)), size)
+            mask = (np.asarray(layer) != np.array(BACKGROUND, np.uint8)).any(-1)
+            image.paste(layer, (0, 0), Image.fromarray(mask.astype(np.uint8) * 255))
+        if self.word and t >= self.word_from:
+            ImageDraw.Draw(image).text((2, 1), self.word, fill=(0, 0, 0), font=_font())
+        return np.asarray(image)
 
     def description(self) -> list[str]:
         """The visual facts, one sentence each (the CoT's video description)."""
