@@ -181,7 +181,6 @@ def test_world_is_deterministic_and_readable(tmp_path):
 
 
 def test_world_facts_match_the_pixels():
-
     from tasks.video.world import Clip, Mover
 
     mover = Mover("red", "circle", x=10.0, y=30.0, direction="right", speed="fast", start_frame=2)
