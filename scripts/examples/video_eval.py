@@ -17,6 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import torch  # noqa: E402
+from accelerate import PartialState  # noqa: E402
+
 from mmsft import api  # noqa: E402
 from tasks.video import plugin  # noqa: E402,F401  (registers the videorft_eval evaluator)
 from tasks.video.recipes import EMBEDDED_BASE, eval_spec, world_data  # noqa: E402
@@ -34,10 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     out = Path(args.out)
+    # one process, or one of an `accelerate launch` (on a machine without GPUs: CPU processes over gloo, as the trainer)
+    state = PartialState(cpu=not torch.cuda.is_available())
     if args.data:
         data, media_root = Path(args.data), args.media_root
     else:
-        world = world_data(out / "data", num_train=28 if args.quick else 140, num_eval=14 if args.quick else 70)
+        sizes = (28, 14) if args.quick else (140, 70)
+        with state.main_process_first():  # the main process writes the data, the others then find it written
+            world = world_data(out / "data", num_train=sizes[0], num_eval=sizes[1])
         data, media_root = world.eval_json, ""
     spec = eval_spec(args.model, data, max_samples=args.max_samples or (14 if args.quick else 0))
     if media_root:

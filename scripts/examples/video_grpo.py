@@ -19,6 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import torch  # noqa: E402
+from accelerate import PartialState  # noqa: E402
+
 from mmsft import api  # noqa: E402
 from tasks.video.loaders import convert_released  # noqa: E402
 from tasks.video.recipes import EMBEDDED_BASE, grpo_config, world_data  # noqa: E402
@@ -39,18 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     out = Path(args.out)
+    # one process, or one of an `accelerate launch` (on a machine without GPUs: CPU processes over gloo, as the trainer)
+    state = PartialState(cpu=not torch.cuda.is_available())
     if args.data:
         root = Path(args.media_root or Path(args.data).parent)
         train_path = out / "data" / "rl.jsonl"
-        print(convert_released(args.data, train_path, root, args.format).summary())
+        if state.is_main_process:  # one process converts, the others wait for the file
+            print(convert_released(args.data, train_path, root, args.format).summary())
     else:
-        world = world_data(out / "data", num_train=28 if args.quick else 140, num_eval=14 if args.quick else 70)
+        sizes = (28, 14) if args.quick else (140, 70)
+        with state.main_process_first():  # the main process writes the data, the others then find it written
+            world = world_data(out / "data", num_train=sizes[0], num_eval=sizes[1])
         root, train_path = world.root, world.rl_jsonl
+    state.wait_for_everyone()
     config = grpo_config(args.model, train_path, root, out / "run", semantic=not args.no_semantic, tgrpo=args.tgrpo,
                          max_steps=args.max_steps or (2 if args.quick else 30), semantic_encoder=args.semantic_encoder)
     result = api.train(config)
     shown = {k: round(v, 3) for k, v in result.metrics.items() if k.startswith(("reward/", "tgrpo/"))}
-    print(f"trained {result.steps} steps; model: {result.final_model_dir}; {shown}")
+    print(f"trained {result.steps} steps on {state.num_processes} process(es); model: {result.final_model_dir}; "
+          f"{shown}")
     return 0
 
 

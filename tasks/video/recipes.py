@@ -37,13 +37,13 @@ def world_data(work_dir: str | Path, num_train: int = 140, num_eval: int = 70, s
     root = Path(work_dir) / "world"
     stamp = root / "world.json"
     wanted = {"num_train": num_train, "num_eval": num_eval, "seed": seed}
-    if not (stamp.is_file() and json.loads(stamp.read_text()) == wanted):
-        generate_world(root, num_train, num_eval, seed=seed)
-        stamp.write_text(json.dumps(wanted))
     train, evaluation = root / "train.json", root / "eval.json"
     sft, rl = root / "sft.jsonl", root / "rl.jsonl"
-    convert_released(train, sft, root, "video-r1-cot")
-    convert_released(train, rl, root, "video-r1")
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == wanted):
+        generate_world(root, num_train, num_eval, seed=seed)
+        convert_released(train, sft, root, "video-r1-cot")
+        convert_released(train, rl, root, "video-r1")
+        stamp.write_text(json.dumps(wanted))  # written last: a folder with a stamp is complete
     return WorldData(root, train, evaluation, sft, rl)
 
 
