@@ -15,7 +15,7 @@ clipping at 1.0; fp32 on CPU; the same torch thread count.
 Cases (everything is built locally; nothing is downloaded):
 
 * ``text``: ``build_tiny("text", hidden 256, intermediate 768, 4 layers, 4 heads, 2 KV heads)``, beta 0 (no
-  reference model) — mmsft ``objective.kl_coef=0``, TRL ``beta=0.0``.
+  reference model) — mmsft ``objective.kl.coef=0``, TRL ``beta=0.0``.
 * ``text_kl``: the same with beta 0.04 (k3 KL as a loss against a frozen reference copy; one extra no-grad forward of
   the reference per step on both sides).
 * ``vlm``: the tiny Qwen2.5-VL (``build_tiny("qwen2.5-vl")``) on shapes-world colour questions with one image each,
@@ -136,7 +136,7 @@ def worker_mmsft(job: dict) -> dict:
     overrides = ["algorithm=grpo", f"model.name_or_path={job['model']}", f"data.train_path={job['mmsft_data']}",
                  f"train.output_dir={out}", f"train.max_steps={job['steps']}", "rl.prompts_per_step=8",
                  f"rl.group_size={job['group_size']}", f"rl.max_new_tokens={job['max_new_tokens']}",
-                 "rl.temperature=1.0", f"objective.kl_coef={job['beta']}", "rl.rewards=bench_keyword_length",
+                 "rl.temperature=1.0", f"objective.kl.coef={job['beta']}", "rl.rewards=bench_keyword_length",
                  f"train.micro_batch_size={8 * job['group_size']}", "train.progress=false", "train.tensorboard=false",
                  "train.resume=never", f"train.torch_threads={job['threads']}", f"optim.lr={LR}",
                  "optim.scheduler=constant", "optim.max_grad_norm=1.0", "train.save_total_limit=1"]

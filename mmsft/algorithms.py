@@ -1,67 +1,96 @@
-"""RL algorithm presets: a name expands to the paper's defaults; every key can still be overridden.
+"""Algorithms as compositions: a preset names a sampling filter, an advantage estimator, a policy loss with its own
+arguments, a KL term and an optional SFT term, with the paper's defaults (Trinity-RFT's ``AlgorithmType`` is the
+model; values and sources: ../shared/reference/objectives_rl.md). Every component stays overridable
+(``objective.args.clip_high=0.28``, ``objective.kl.coef=0``, ``rl.advantage=rloo``, ``rl.dynamic_sampling=true``).
 
-Each preset is a composition — advantage estimator, policy loss, aggregation, clip range, KL placement, sampling
-strategy — in the spirit of Trinity-RFT's algorithm package. Values and sources: ../shared/reference/objectives_rl.md.
+A plugin adds an algorithm with :func:`register_algorithm`::
+
+    register_algorithm("my_algo", stage="rl", rl={"advantage": "grpo"},
+                       objective={"name": "my_loss", "args": {"tau": 0.5}})
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # GRPO — Shao et al., DeepSeekMath, arXiv 2402.03300: group-normalised advantages, clip 0.2, k3 KL as a loss
-    # (β 0.04), per-sequence token mean.
-    "grpo": {"rl": {"advantage": "grpo"},
-             "objective": {"name": "ppo_clip", "loss_agg_mode": "seq-mean-token-mean", "clip_low": 0.2, "clip_high": 0.2,
-                           "kl_coef": 0.04, "kl_estimator": "k3", "kl_placement": "loss"}},
-    # DAPO — Yu et al., arXiv 2503.14476: clip-higher 0.2/0.28, token-mean over the step, no KL, dynamic sampling,
-    # overlong filtering and soft overlong punishment.
-    "dapo": {"rl": {"advantage": "grpo", "dynamic_sampling": True, "overlong_filter": True, "soft_overlong_cache": -1},
-             "objective": {"name": "ppo_clip", "loss_agg_mode": "token-mean", "clip_low": 0.2, "clip_high": 0.28,
-                           "kl_coef": 0.0}},
-    # Dr.GRPO — Liu et al., arXiv 2503.20783: no std division, constant normaliser B·T_max (T_max = generation cap).
-    "dr_grpo": {"rl": {"advantage": "dr_grpo"},
-                "objective": {"name": "ppo_clip", "loss_agg_mode": "seq-mean-token-sum-norm", "clip_low": 0.2,
-                              "clip_high": 0.2, "kl_coef": 0.0}},
-    # GSPO — Zheng et al., arXiv 2507.18071: sequence-level ratio, clip 3e-4/4e-4, 4 mini-batches per rollout batch.
-    "gspo": {"rl": {"advantage": "grpo", "mini_batches": 4},
-             "objective": {"name": "gspo", "loss_agg_mode": "seq-mean-token-mean", "clip_low": 3e-4, "clip_high": 4e-4,
-                           "kl_coef": 0.0}},
-    # RLOO — Ahmadian et al., arXiv 2402.14740: leave-one-out baseline, KL in the reward (k1).
-    "rloo": {"rl": {"advantage": "rloo"},
-             "objective": {"name": "ppo_clip", "loss_agg_mode": "token-mean", "clip_low": 0.2, "clip_high": 0.2,
-                           "kl_coef": 0.05, "kl_estimator": "k1", "kl_placement": "reward"}},
-    # REINFORCE++ — Hu et al., arXiv 2501.03262: token-level k1 KL in the reward, returns, global whitening, clip 0.2.
-    "reinforce_pp": {"rl": {"advantage": "reinforce_pp"},
-                     "objective": {"name": "ppo_clip", "loss_agg_mode": "token-mean", "clip_low": 0.2, "clip_high": 0.2,
-                                   "kl_coef": 0.01, "kl_estimator": "k1", "kl_placement": "reward"}},
-    # REINFORCE++-baseline — same paper: group-mean baseline, global whitening, k2 KL as a loss (1e-3), clip 0.2/0.27.
-    "reinforce_pp_baseline": {"rl": {"advantage": "reinforce_pp_baseline"},
-                              "objective": {"name": "ppo_clip", "loss_agg_mode": "token-mean", "clip_low": 0.2,
-                                            "clip_high": 0.27, "kl_coef": 1e-3, "kl_estimator": "k2",
-                                            "kl_placement": "loss"}},
-    # On-policy distillation — Agarwal et al. arXiv 2306.13649; Lu et al. (Thinking Machines, 2025); VLA-OPD
-    # arXiv 2603.26666: per-token reverse-KL advantage against a teacher, importance-sampled policy gradient.
-    "opd": {"rl": {"advantage": "opd", "opd_coef": 1.0},
-            "objective": {"name": "ppo_clip", "loss_agg_mode": "token-mean", "clip_low": 0.2, "clip_high": 0.2,
-                          "kl_coef": 0.0}},
-    # CISPO — MiniMax-M1, arXiv 2506.13585: clipped, detached importance weight; never zeroes a token's gradient.
-    "cispo": {"rl": {"advantage": "grpo"},
-              "objective": {"name": "cispo", "loss_agg_mode": "token-mean", "clip_high": 4.0, "kl_coef": 0.0}},
-}
+from mmsft.registry import Registry, RegistryError
+
+ALGORITHMS: Registry = Registry("algorithm preset")
+
+
+def register_algorithm(name: str, stage: str = "rl", **sections: dict[str, Any]) -> None:
+    """Register a preset: the config sections it sets (``rl``, ``objective``, ``mix``, ...) and its stage."""
+    ALGORITHMS.add(name, {"stage": stage, **sections})
+
+
+def _clip(low: float, high: float, **extra: Any) -> dict[str, Any]:
+    return {"clip_low": low, "clip_high": high, **extra}
+
+
+def _kl(coef: float, estimator: str = "k3", placement: str = "loss") -> dict[str, Any]:
+    return {"coef": coef, "estimator": estimator, "placement": placement}
+
+
+# GRPO — Shao et al., DeepSeekMath, arXiv 2402.03300: group-normalised advantages, clip 0.2, k3 KL as a loss
+# (β 0.04), per-sequence token mean.
+register_algorithm("grpo", rl={"advantage": "grpo"},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "seq-mean-token-mean", "args": _clip(0.2, 0.2),
+                              "kl": _kl(0.04)})
+# DAPO — Yu et al., arXiv 2503.14476: clip-higher 0.2/0.28, token-mean over the step, no KL, dynamic sampling,
+# overlong filtering and soft overlong punishment.
+register_algorithm("dapo", rl={"advantage": "grpo", "dynamic_sampling": True, "overlong_filter": True,
+                               "soft_overlong_cache": -1},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "token-mean", "args": _clip(0.2, 0.28),
+                              "kl": _kl(0.0)})
+# Dr.GRPO — Liu et al., arXiv 2503.20783: no std division, constant normaliser B·T_max (T_max = generation cap).
+register_algorithm("dr_grpo", rl={"advantage": "dr_grpo"},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "seq-mean-token-sum-norm", "args": _clip(0.2, 0.2),
+                              "kl": _kl(0.0)})
+# GSPO — Zheng et al., arXiv 2507.18071: sequence-level ratio, clip 3e-4/4e-4, 4 mini-batches per rollout batch.
+register_algorithm("gspo", rl={"advantage": "grpo", "mini_batches": 4},
+                   objective={"name": "gspo", "loss_agg_mode": "seq-mean-token-mean", "args": _clip(3e-4, 4e-4),
+                              "kl": _kl(0.0)})
+# RLOO — Ahmadian et al., arXiv 2402.14740: leave-one-out baseline, KL in the reward (k1).
+register_algorithm("rloo", rl={"advantage": "rloo"},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "token-mean", "args": _clip(0.2, 0.2),
+                              "kl": _kl(0.05, "k1", "reward")})
+# REINFORCE++ — Hu et al., arXiv 2501.03262: token-level k1 KL in the reward, returns, global whitening, clip 0.2.
+register_algorithm("reinforce_pp", rl={"advantage": "reinforce_pp"},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "token-mean", "args": _clip(0.2, 0.2),
+                              "kl": _kl(0.01, "k1", "reward")})
+# REINFORCE++-baseline — same paper: group-mean baseline, global whitening, k2 KL as a loss (1e-3), clip 0.2/0.27.
+register_algorithm("reinforce_pp_baseline", rl={"advantage": "reinforce_pp_baseline"},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "token-mean", "args": _clip(0.2, 0.27),
+                              "kl": _kl(1e-3, "k2")})
+# On-policy distillation — Agarwal et al. arXiv 2306.13649; Lu et al. (Thinking Machines, 2025); VLA-OPD
+# arXiv 2603.26666: per-token reverse-KL advantage against a teacher, importance-sampled policy gradient.
+register_algorithm("opd", rl={"advantage": "opd", "advantage_args": {"coef": 1.0}},
+                   objective={"name": "ppo_clip", "loss_agg_mode": "token-mean", "args": _clip(0.2, 0.2),
+                              "kl": _kl(0.0)})
+# CISPO — MiniMax-M1, arXiv 2506.13585: clipped, detached importance weight; never zeroes a token's gradient.
+register_algorithm("cispo", rl={"advantage": "grpo"},
+                   objective={"name": "cispo", "loss_agg_mode": "token-mean", "args": {"clip_high": 4.0},
+                              "kl": _kl(0.0)})
+# CHORD-φ — Zhang et al., arXiv 2508.11408 (Trinity-RFT mix_chord.yaml): GRPO on rollouts + φ-weighted SFT on expert
+# rows mixed into every step (stage mix), constant μ = 0.1, PPO clip 0.2, no KL, token-mean.
+register_algorithm("chord", stage="mix", rl={"advantage": "grpo"},
+                   objective={"name": "chord", "loss_agg_mode": "token-mean", "kl": _kl(0.0),
+                              "args": {"mu_peak": 0.1, "mu_valley": 0.1, "mu_warmup_steps": 0, "mu_decay_steps": 0,
+                                       "phi": True, "clip_low": 0.2, "clip_high": 0.2}})
+# CHORD-μ — same paper: μ decays from 0.9 to 0.05 over 200 steps (cosine), φ off (plain NLL on expert tokens).
+register_algorithm("chord_mu", stage="mix", rl={"advantage": "grpo"},
+                   objective={"name": "chord", "loss_agg_mode": "token-mean", "kl": _kl(0.0),
+                              "args": {"mu_peak": 0.9, "mu_valley": 0.05, "mu_warmup_steps": 0,
+                                       "mu_decay_steps": 200, "phi": False, "clip_low": 0.2, "clip_high": 0.2}})
 
 
 def preset(name: str) -> dict[str, Any]:
-    """The nested config values of an algorithm preset (``stage: rl`` included)."""
-    if name not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(PRESETS), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    """The nested config values of an algorithm preset (``stage`` and ``algorithm`` included)."""
+    try:
+        values = copy.deepcopy(ALGORITHMS.get(name).fn)
+    except RegistryError as exc:
         from mmsft.config import ConfigError
 
-        raise ConfigError(f"config key 'algorithm': unknown preset {name!r}.{hint} Choices: {sorted(PRESETS)}")
-    values = {"stage": "rl", "algorithm": name}
-    for section, entries in PRESETS[name].items():
-        values[section] = dict(entries)
-    return values
+        raise ConfigError(f"config key 'algorithm': {exc}") from None
+    return {"algorithm": name, **values}

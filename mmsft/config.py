@@ -67,18 +67,23 @@ class DataConfig:
 
 
 @dataclass
+class KLConfig:
+    coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
+    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", ("k1", "k2", "k3", "abs"))
+    placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
+                        ("loss", "reward"))
+
+
+@dataclass
 class ObjectiveConfig:
-    name: str = _f("sft", "Registered loss name (mmsft.objectives.LOSSES), e.g. sft, dft.")
+    name: str = _f("sft", "Registered loss (mmsft.objectives.LOSSES: sft, dft, ppo_clip, gspo, cispo, chord, ...) "
+                          "or 'package.module:function'.")
+    args: dict = _f({}, "The loss's own arguments (its args dataclass; e.g. clip_high for ppo_clip). "
+                        "`mmsft train --help-config` lists them per loss.")
     loss_agg_mode: str = _f("token-mean", "Aggregation over the whole optimizer step.",
                             ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"))
     max_len_norm: int = _f(0, "T_max for seq-mean-token-sum-norm (0: longest response in the step).")
-    clip_low: float = _f(0.2, "Policy losses: lower clip ε_low of the importance ratio.")
-    clip_high: float = _f(0.2, "Policy losses: upper clip ε_high (DAPO clip-higher: 0.28; CISPO: cap of the weight).")
-    dual_clip: float = _f(0.0, "Dual-clip constant c for negative advantages (0 disables; verl uses 3.0).")
-    kl_coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
-    kl_estimator: str = _f("k3", "Per-token KL estimator.", ("k1", "k2", "k3", "abs"))
-    kl_placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
-                           ("loss", "reward"))
+    kl: KLConfig = field(default_factory=KLConfig, metadata={"help": "KL-to-reference term (any loss)."})
     entropy_coef: float = _f(0.0, "Entropy bonus coefficient (computes token entropies when > 0).")
 
 
@@ -91,15 +96,16 @@ class RLConfig:
     top_p: float = _f(1.0, "Nucleus sampling threshold.")
     top_k: int = _f(0, "Top-k sampling (0 disables).")
     stop_strings: str = _f("", "Comma-separated strings that end a completion.")
-    rewards: str = _f("", "Comma-separated registered reward names.")
+    rewards: str = _f("", "Comma-separated rewards: registered names or 'package.module:function'.")
     reward_weights: str = _f("", "Comma-separated weights, one per reward (empty: all 1).")
-    advantage: str = _f("grpo", "Registered advantage estimator (grpo, dr_grpo, rloo, reinforce_pp, reinforce_pp_baseline, opd).")
-    adv_eps: float = _f(1e-6, "ε added to the std in group normalisation / whitening.")
-    teacher: str = _f("", "Teacher model (path or hub id) for on-policy distillation; must share the tokenizer.")
-    opd_coef: float = _f(1.0, "Scale c of the OPD advantage −c(log π_student − log π_teacher).")
+    advantage: str = _f("grpo", "Registered advantage estimator (grpo, dr_grpo, rloo, reinforce_pp, "
+                                "reinforce_pp_baseline, opd) or 'package.module:function'.")
+    advantage_args: dict = _f({}, "The advantage estimator's own arguments (e.g. eps for grpo, coef for opd).")
+    teacher: str = _f("", "Teacher for distillation: a model folder / hub id sharing the student's tokenizer, or "
+                          "'package.module:function' returning a scorer (e.g. a callable teacher over action bins).")
     ppo_epochs: int = _f(1, "Passes over each rollout batch.")
     mini_batches: int = _f(1, "Optimizer steps per rollout batch and epoch.")
-    dynamic_sampling: bool = _f(False, "Drop groups whose rewards have zero std and refill the batch (DAPO).")
+    dynamic_sampling: bool = _f(False, "Sampling filter: drop groups whose rewards have zero std and refill (DAPO).")
     max_resample: int = _f(3, "Extra generation rounds dynamic sampling may spend to refill the batch.")
     overlong_filter: bool = _f(False, "Mask truncated completions (hit max_new_tokens) out of the loss.")
     soft_overlong_cache: int = _f(0, "DAPO soft overlong punishment window L_cache in tokens (0 disables; -1: "
@@ -107,6 +113,12 @@ class RLConfig:
     soft_overlong_penalty: float = _f(1.0, "Maximum soft overlong punishment.")
     generation_batch_size: int = _f(64, "Sequences per generate call.")
     log_completions: int = _f(4, "Completions per step written to <run>/rollouts/.")
+
+
+@dataclass
+class MixConfig:
+    expert_path: str = _f("", "Expert demonstrations (JSONL, mmsft schema) mixed into every RL step (stage mix).")
+    expert_per_step: int = _f(2, "Expert rows per optimizer step (on top of the rollouts), drawn in a seeded order.")
 
 
 @dataclass
@@ -147,16 +159,34 @@ class EvalConfig:
     match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
 
 
+def _stage_choices() -> tuple[str, ...]:
+    from mmsft.train.stage import stage_names
+
+    return tuple(stage_names())
+
+
+def _algorithm_choices() -> tuple[str, ...]:
+    from mmsft.algorithms import ALGORITHMS
+
+    return ("", *ALGORITHMS.names())
+
+
 @dataclass
 class RunConfig:
-    stage: str = _f("sft", "Training stage (data producer + objective); rl when an algorithm preset is set.", ("sft", "rl"))
-    algorithm: str = _f("", "RL preset (expands to the paper's defaults; any key can still be overridden).",
-                        ("", "grpo", "dapo", "dr_grpo", "gspo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "opd", "cispo"))
+    stage: str = _f("sft", "Training stage = its data producer (sft, rl, mix, env, distill, or a plugin's); rl when an "
+                           "algorithm preset is set, env when a task is set.", _stage_choices)
+    algorithm: str = _f("", "Algorithm preset: a named composition with the paper's defaults (any key can still be "
+                            "overridden).", _algorithm_choices)
+    task: str = _f("", "Environment task (registered by a task package, e.g. sokoban): train in the environment "
+                       "through the agent loop instead of on a dataset.")
+    plugins: list = _f([], "Modules to import before the run; they register losses, advantages, rewards, tasks, "
+                            "producers or evaluators.")
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Model to train."})
     lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA (peft)."})
     data: DataConfig = field(default_factory=DataConfig, metadata={"help": "Datasets and media budgets."})
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "Loss."})
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig, metadata={"help": "Loss and regularisers."})
     rl: RLConfig = field(default_factory=RLConfig, metadata={"help": "Rollouts, rewards, advantages (stage rl)."})
+    mix: MixConfig = field(default_factory=MixConfig, metadata={"help": "Expert rows mixed into RL steps (stage mix)."})
     optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "Optimizer and schedule."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Loop, checkpoints, logging."})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "Generation-based evaluation."})
@@ -209,11 +239,33 @@ def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
                 raise ConfigError(f"config key {full!r} is a section; expected a mapping of its keys, got {value!r}")
             _apply(current, value, prefix=f"{full}.")
             continue
+        if isinstance(current, dict) and isinstance(value, dict):  # component args merge over preset values
+            setattr(obj, key, {**current, **value})
+            continue
         coerced = _coerce(value, hints[key], full)
-        choices = next(f for f in dataclasses.fields(obj) if f.name == key).metadata.get("choices")
+        choices = _choices(next(f for f in dataclasses.fields(obj) if f.name == key))
         if choices and coerced not in choices:
             raise ConfigError(f"config key {full!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
         setattr(obj, key, coerced)
+
+
+def _choices(f: dataclasses.Field) -> tuple | None:
+    choices = f.metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
+def coerce_value(value: Any, f: dataclasses.Field, key: str, owner: type) -> Any:
+    """Coerce and check one value for field ``f`` of dataclass ``owner`` (component argument dataclasses too)."""
+    coerced = _coerce(value, typing.get_type_hints(owner)[f.name], key)
+    choices = _choices(f)
+    if choices and coerced not in choices:
+        raise ConfigError(f"config key {key!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
+    for bound, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                            ("le", lambda a, b: a <= b, "<=")):
+        limit = f.metadata.get(bound)
+        if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):
+            raise ConfigError(f"config key {key!r}: expected a value {word} {limit}, got {coerced!r}")
+    return coerced
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -253,6 +305,27 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     parsed = parse_overrides(overrides or [])
+    return _build(config, loaded, parsed, str(path) if path else "")
+
+
+def load_config_dict(values: dict[str, Any], overrides: list[str] | None = None, cls: type = RunConfig,
+                     where: str = "<mapping>") -> Any:
+    """Like :func:`load_config` for an in-memory mapping (pipelines, the Python API)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of config keys, got {type(values).__name__}")
+    return _build(cls(), values, parse_overrides(overrides or []), where)
+
+
+def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: str) -> Any:
+    if isinstance(config, RunConfig):
+        from mmsft.plugins import load_plugins
+
+        plugins = parsed.get("plugins", loaded.get("plugins")) or []
+        if isinstance(plugins, str):
+            plugins = [p for p in plugins.split(",") if p.strip()]
+        if not isinstance(plugins, list):
+            raise ConfigError(f"config key 'plugins': expected a list of module names, got {plugins!r}")
+        load_plugins(plugins)
     algorithm = parsed.get("algorithm", loaded.get("algorithm"))
     if algorithm and hasattr(config, "algorithm"):
         from mmsft.algorithms import preset
@@ -262,9 +335,55 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             _apply(config, loaded)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
     _apply(config, parsed)
+    if isinstance(config, RunConfig):
+        if config.task and config.stage in ("sft", "rl"):
+            config.stage = "env"
+        validate_components(config)
     return config
+
+
+def build_args(entry: Any, values: dict[str, Any] | None, key: str) -> Any:
+    """A component's own argument dataclass from config values; unknown names fail naming ``key``, the component
+    and the nearest valid argument."""
+    from mmsft.objectives.registry import args_type
+
+    cls = args_type(entry)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for name, value in (values or {}).items():
+        if name not in fields:
+            valid = ", ".join(fields) or "none"
+            close = difflib.get_close_matches(str(name), list(fields), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(f"config key '{key}.{name}': {entry.name!r} has no argument {name!r}.{hint} "
+                              f"Its arguments: {valid}")
+        out[name] = coerce_value(value, fields[name], f"{key}.{name}", cls)
+    return cls(**out)
+
+
+def validate_components(config: RunConfig) -> None:
+    """Resolve the configured loss, advantage, KL estimator and rewards now, so a typo fails at load time."""
+    from mmsft.objectives import get_advantage, get_loss
+    from mmsft.registry import RegistryError
+    from mmsft.rewards import get_reward
+
+    try:
+        build_args(get_loss(config.objective.name), config.objective.args, "objective.args")
+        build_args(get_advantage(config.rl.advantage), config.rl.advantage_args, "rl.advantage_args")
+        for name in reward_names(config):
+            get_reward(name)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    weights = [w for w in config.rl.reward_weights.split(",") if w.strip()]
+    if weights and len(weights) != len(reward_names(config)):
+        raise ConfigError(f"config key 'rl.reward_weights': {len(weights)} weights for "
+                          f"{len(reward_names(config))} rewards {reward_names(config)}")
+
+
+def reward_names(config: RunConfig) -> list[str]:
+    return [r.strip() for r in config.rl.rewards.split(",") if r.strip()]
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -285,8 +404,39 @@ def config_reference(cls: type = RunConfig) -> str:
             if dataclasses.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
                 continue
-            choices = ", ".join(map(str, f.metadata.get("choices") or ()))
+            choices = ", ".join(map(str, _choices(f) or ()))
             lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {choices} | {f.metadata.get('help', '')} |")
 
     walk(cls(), "")
+    return "\n".join(lines) + "\n"
+
+
+def component_reference() -> str:
+    """Markdown tables of every registered loss's and advantage estimator's own arguments (``objective.args``,
+    ``rl.advantage_args``) and the algorithm presets."""
+    import mmsft.objectives  # noqa: F401  (registers the built-ins)
+    from mmsft.algorithms import ALGORITHMS
+    from mmsft.objectives import ADVANTAGES, LOSSES, args_type
+
+    lines: list[str] = []
+    for title, key, registry in (("Losses", "objective.args", LOSSES), ("Advantage estimators", "rl.advantage_args",
+                                                                        ADVANTAGES)):
+        lines += [f"### {title} (`{key}`)", "", "| name | requires | argument | default | help |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name in registry.names():
+            if name.startswith("test_"):
+                continue
+            entry = registry.get(name)
+            fields = dataclasses.fields(args_type(entry))
+            needs = ", ".join(sorted(entry.requires))
+            if not fields:
+                lines.append(f"| `{name}` | {needs} | — | | |")
+            for f in fields:
+                lines.append(f"| `{name}` | {needs} | `{f.name}` | `{f.default!r}` | {f.metadata.get('help', '')} |")
+        lines.append("")
+    lines += ["### Algorithm presets (`algorithm`)", "", "| preset | stage | values |", "| --- | --- | --- |"]
+    for name in ALGORITHMS.names():
+        values = dict(ALGORITHMS.get(name).fn)
+        stage = values.pop("stage")
+        lines.append(f"| `{name}` | {stage} | `{yaml.safe_dump(values, default_flow_style=True, width=10**6).strip()}` |")
     return "\n".join(lines) + "\n"

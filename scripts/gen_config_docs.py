@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmsft.config import config_reference
+from mmsft.config import component_reference, config_reference
 
 HEADER = """# Config reference
 
@@ -15,8 +15,18 @@ Set keys in a YAML file (sections as mappings) or on the command line as `sectio
 """
 
 
+COMPONENTS = """
+## Components and their own arguments
+
+An objective is a composition: a loss with its own arguments (`objective.args`), a KL term (`objective.kl`), an entropy
+bonus, and on the RL side an advantage estimator with its own arguments (`rl.advantage_args`) and a sampling filter.
+Unknown arguments fail at load time naming the component and the nearest valid argument.
+
+"""
+
+
 def render() -> str:
-    return HEADER + config_reference()
+    return HEADER + config_reference() + COMPONENTS + component_reference()
 
 
 if __name__ == "__main__":

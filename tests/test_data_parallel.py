@@ -46,4 +46,9 @@ def test_two_processes_match_one(tiny_models, text_dataset, tmp_path, mode):
     for key in ("train/loss", "train/grad_norm"):
         one_values = [json.loads(x)[key] for x in (one / "metrics.jsonl").read_text().splitlines()]
         two_values = [json.loads(x)[key] for x in (two / "metrics.jsonl").read_text().splitlines()]
-        assert one_values == pytest.approx(two_values, rel=1e-5), key
+        # Step 1 starts from identical weights: only the all-reduce's summation order differs (fp32, a few ulp per
+        # add over ~1e4 terms → well under 1e-5 relative). Step 2 starts from weights that may already differ by the
+        # 1e-4 the check above admits (Adam normalises rounding noise on near-zero gradients up to ~lr), which moves
+        # the loss and the gradient norm by up to ~1e-3 relative; a normaliser or scaling bug moves them by ≥ 2x.
+        assert one_values[0] == pytest.approx(two_values[0], rel=1e-5), key
+        assert one_values[1:] == pytest.approx(two_values[1:], rel=1e-3), key

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
 import pytest
 import torch
 
-from mmsft.objectives import AGG_MODES, LOSSES, StepNormalizer, TokenBatch, agg_loss, get_kl, get_loss
+from mmsft.objectives import (AGG_MODES, LOSSES, KLTerm, Objective, StepNormalizer, TokenBatch, agg_loss, args_type,
+                              get_kl, get_loss)
 
 P = torch.tensor([[0.5, 0.25, 0.8, 1.0], [0.1, 0.9, 1.0, 1.0]])
 MASK = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
 
 
-def cfg(mode: str = "token-mean", **extra) -> SimpleNamespace:
-    values = dict(loss_agg_mode=mode, clip_low=0.2, clip_high=0.28, dual_clip=3.0, kl_coef=0.1, kl_estimator="k3",
-                  kl_placement="loss", entropy_coef=0.01)
-    values.update(extra)
-    return SimpleNamespace(**values)
+def run(name: str, batch: TokenBatch, mode: str = "token-mean", **args):
+    """Call a registered loss with its own argument dataclass and the batch's aggregation mode."""
+    entry = get_loss(name)
+    batch.agg_mode = mode
+    return entry.fn(batch, args_type(entry)(**args))
 
 
 def test_agg_modes_golden() -> None:
@@ -35,7 +34,7 @@ def test_agg_modes_golden() -> None:
 
 def test_sft_golden() -> None:
     batch = TokenBatch(logp=P.log(), loss_mask=MASK)
-    loss, metrics = get_loss("sft").fn(batch, cfg())
+    loss, metrics = run("sft", batch)
     expected = -(math.log(0.5) + math.log(0.25) + math.log(0.8) + math.log(0.1) + math.log(0.9)) / 5
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     assert loss.item() == pytest.approx(0.942106, abs=1e-5)
@@ -45,7 +44,7 @@ def test_sft_golden() -> None:
 def test_sft_token_weights_golden() -> None:
     weights = torch.tensor([[2.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
     batch = TokenBatch(logp=P.log(), loss_mask=MASK, token_weights=weights)
-    loss, _ = get_loss("sft").fn(batch, cfg())
+    loss, _ = run("sft", batch)
     expected = -(2 * math.log(0.5) + math.log(0.8) + math.log(0.1) + math.log(0.9)) / 5
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
@@ -53,7 +52,7 @@ def test_sft_token_weights_golden() -> None:
 def test_dft_golden_and_gradient() -> None:
     logp = P.log().clone().requires_grad_(True)
     batch = TokenBatch(logp=logp, loss_mask=MASK)
-    loss, _ = get_loss("dft").fn(batch, cfg())
+    loss, _ = run("dft", batch)
     expected = -(0.5 * math.log(0.5) + 0.25 * math.log(0.25) + 0.8 * math.log(0.8) + 0.1 * math.log(0.1)
                  + 0.9 * math.log(0.9)) / 5
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -91,22 +90,30 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
     targets = torch.randint(0, 5, (8, 6), generator=generator)
     lengths = torch.tensor([1, 6, 3, 2, 5, 4, 6, 1])
     mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
-    entry = get_loss(loss_name)
+    objective = Objective(loss_name, agg_mode=mode, kl=KLTerm(0.1, "k3", "loss"), entropy_coef=0.01)
+    expert = torch.tensor([0, 1, 0, 0, 1, 0, 0, 1], dtype=torch.bool)
 
     def run(splits: int) -> tuple[float, torch.Tensor]:
         params = logits.clone().requires_grad_(True)
-        logp = torch.log_softmax(params, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        log_probs = torch.log_softmax(params, -1)
+        logp = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         micro_masks = list(mask.chunk(splits))
         norm = StepNormalizer.combine(micro_masks)
+        rows_norm = {"expert": StepNormalizer.combine([m & e.view(-1, 1) for m, e in zip(micro_masks, expert.chunk(splits))]),
+                     "policy": StepNormalizer.combine([m & ~e.view(-1, 1) for m, e in zip(micro_masks, expert.chunk(splits))])}
         old = logp.detach() + 0.3 * torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
         ref = logp.detach() - 0.2
         adv = torch.randn(8, generator=torch.Generator().manual_seed(2))
         entropy = torch.rand(8, 6, generator=torch.Generator().manual_seed(3))
+        teacher = torch.log_softmax(torch.randn(8, 6, 5, generator=torch.Generator().manual_seed(4)), -1)
         total = 0.0
         for rows, micro_mask in zip(torch.arange(8).chunk(splits), micro_masks):
             batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm, old_logp=old[rows],
-                               ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows])
-            loss, _ = entry.fn(batch, cfg(mode))
+                               ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows],
+                               expert_mask=expert[rows], logp_dist=log_probs[rows], teacher_dist=teacher[rows],
+                               teacher_logp=teacher[rows].gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1),
+                               token_weights=torch.ones(len(rows), 6), row_normalizers=rows_norm, step=3)
+            loss, _ = objective(batch)
             loss.backward(retain_graph=True)
             total += loss.item()
         return total, params.grad.clone()

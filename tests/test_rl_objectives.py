@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
 import pytest
 import torch
 
-from mmsft.objectives import AdvantageInputs, TokenBatch, get_advantage, get_loss
+from mmsft.objectives import AdvantageInputs, KLTerm, Objective, TokenBatch, args_type, get_advantage, get_loss
 
-ADV_CFG = SimpleNamespace(adv_eps=1e-6, opd_coef=1.0)
+
+def _adv_args(name: str):
+    return args_type(get_advantage(name))()
 # groups: 0 = [1, 0, 0, 1], 1 = singleton [2], 2 = all equal [1, 1]
 REWARDS = torch.tensor([1.0, 0.0, 0.0, 1.0, 2.0, 1.0, 1.0])
 GROUPS = torch.tensor([0, 0, 0, 0, 1, 2, 2])
@@ -18,7 +18,7 @@ MASK = torch.ones(7, 1, dtype=torch.bool)
 
 
 def _adv(name: str, **kw) -> torch.Tensor:
-    return get_advantage(name).fn(AdvantageInputs(rewards=REWARDS, group_id=GROUPS, mask=MASK, **kw), ADV_CFG)[:, 0]
+    return get_advantage(name).fn(AdvantageInputs(rewards=REWARDS, group_id=GROUPS, mask=MASK, **kw), _adv_args(name))[:, 0]
 
 
 def test_grpo_golden():
@@ -37,7 +37,7 @@ def test_rloo_golden():
 def test_reinforce_pp_baseline_golden():
     inputs = AdvantageInputs(rewards=torch.tensor([1.0, 0.0]), group_id=torch.tensor([0, 0]),
                              mask=torch.tensor([[True, True], [True, False]]))
-    out = get_advantage("reinforce_pp_baseline").fn(inputs, ADV_CFG)
+    out = get_advantage("reinforce_pp_baseline").fn(inputs, _adv_args("reinforce_pp_baseline"))
     assert out[0].tolist() == pytest.approx([0.57735, 0.57735], abs=1e-4)
     assert out[1, 0].item() == pytest.approx(-1.15470, abs=1e-4) and out[1, 1].item() == 0.0
 
@@ -46,7 +46,7 @@ def test_reinforce_pp_golden_with_kl_in_reward():
     inputs = AdvantageInputs(rewards=torch.tensor([1.0, 0.0]), group_id=torch.tensor([0, 1]),
                              mask=torch.tensor([[True, True], [True, False]]),
                              token_penalty=torch.tensor([[0.1, 0.2], [0.3, 0.0]]))
-    out = get_advantage("reinforce_pp").fn(inputs, ADV_CFG)
+    out = get_advantage("reinforce_pp").fn(inputs, _adv_args("reinforce_pp"))
     assert [out[0, 0].item(), out[0, 1].item(), out[1, 0].item()] == pytest.approx([0.49320, 0.65760, -1.15079], abs=1e-4)
 
 
@@ -55,24 +55,25 @@ def test_opd_golden_and_requirements():
                              mask=torch.ones(1, 2, dtype=torch.bool), old_logp=torch.tensor([[-1.0, -2.0]]),
                              teacher_logp=torch.tensor([[-0.5, -3.0]]))
     # A = −(log π_student − log π_teacher): the teacher prefers token 0 (+0.5), the student over-weights token 1 (−1)
-    assert get_advantage("opd").fn(inputs, ADV_CFG)[0].tolist() == pytest.approx([0.5, -1.0])
+    assert get_advantage("opd").fn(inputs, _adv_args("opd"))[0].tolist() == pytest.approx([0.5, -1.0])
     with pytest.raises(ValueError, match="teacher"):
-        get_advantage("opd").fn(AdvantageInputs(REWARDS, GROUPS, MASK), ADV_CFG)
+        get_advantage("opd").fn(AdvantageInputs(REWARDS, GROUPS, MASK), _adv_args("opd"))
 
 
 @pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo", "reinforce_pp_baseline"])
 def test_permutation_invariance_within_groups(name):
     perm = torch.tensor([3, 1, 0, 2, 4, 6, 5])
     base = _adv(name)
-    permuted = get_advantage(name).fn(AdvantageInputs(REWARDS[perm], GROUPS[perm], MASK), ADV_CFG)[:, 0]
+    permuted = get_advantage(name).fn(AdvantageInputs(REWARDS[perm], GROUPS[perm], MASK), _adv_args(name))[:, 0]
     torch.testing.assert_close(permuted, base[perm])
 
 
-def _loss_cfg(**kw):
-    values = dict(loss_agg_mode="token-mean", clip_low=0.2, clip_high=0.28, dual_clip=0.0, kl_coef=0.0,
-                  kl_estimator="k3", kl_placement="loss", entropy_coef=0.0)
-    values.update(kw)
-    return SimpleNamespace(**values)
+def _loss(name, batch, mode="token-mean", **args):
+    entry = get_loss(name)
+    values = {"clip_low": 0.2, "clip_high": 0.28} if name != "cispo" else {}
+    values.update(args)
+    batch.agg_mode = mode
+    return entry.fn(batch, args_type(entry)(**values))
 
 
 def _batch(ratios, adv, **kw):
@@ -83,7 +84,7 @@ def _batch(ratios, adv, **kw):
 
 def test_ppo_clip_golden():
     batch = _batch([1.5, 0.5, 1.1], [1.0, 1.0, -1.0])
-    loss, metrics = get_loss("ppo_clip").fn(batch, _loss_cfg())
+    loss, metrics = _loss("ppo_clip", batch)
     assert loss.item() == pytest.approx((-1.28 - 0.5 + 1.1) / 3, abs=1e-5)
     assert metrics["clipfrac"] == pytest.approx(1 / 3)
     loss.backward()
@@ -93,15 +94,15 @@ def test_ppo_clip_golden():
 
 def test_dual_clip_golden():
     batch = _batch([5.0], [-1.0])
-    loss, _ = get_loss("ppo_clip").fn(batch, _loss_cfg(dual_clip=3.0))
+    loss, _ = _loss("ppo_clip", batch, dual_clip=3.0)
     assert loss.item() == pytest.approx(3.0)
-    loss_plain, _ = get_loss("ppo_clip").fn(_batch([5.0], [-1.0]), _loss_cfg())
+    loss_plain, _ = _loss("ppo_clip", _batch([5.0], [-1.0]))
     assert loss_plain.item() == pytest.approx(5.0)
 
 
 def test_gspo_golden():
     batch = _batch([1.5, 0.5], [1.0, 1.0])
-    loss, _ = get_loss("gspo").fn(batch, _loss_cfg(loss_agg_mode="seq-mean-token-mean"))
+    loss, _ = _loss("gspo", batch, "seq-mean-token-mean")
     s = math.exp((math.log(1.5) + math.log(0.5)) / 2)
     assert loss.item() == pytest.approx(-s, abs=1e-5)
     loss.backward()
@@ -110,7 +111,7 @@ def test_gspo_golden():
 
 def test_cispo_golden():
     batch = _batch([1.5, 6.0], [1.0, 1.0])
-    loss, metrics = get_loss("cispo").fn(batch, _loss_cfg(clip_high=4.0))
+    loss, metrics = _loss("cispo", batch, clip_high=4.0)
     assert loss.item() == pytest.approx(-(1.5 * math.log(1.5) + 5.0 * math.log(6.0)) / 2, abs=1e-5)
     assert metrics["clipfrac"] == pytest.approx(0.5)
     loss.backward()
@@ -121,7 +122,7 @@ def test_kl_and_entropy_terms_golden():
     ref = torch.log(torch.tensor([[0.5, 2.0]]))
     entropy = torch.tensor([[1.0, 3.0]])
     batch = _batch([1.0, 1.0], [0.0, 0.0], ref_logp=ref, entropy=entropy)
-    loss, metrics = get_loss("ppo_clip").fn(batch, _loss_cfg(kl_coef=0.5, entropy_coef=0.1))
+    loss, metrics = Objective("ppo_clip", args_type(get_loss("ppo_clip"))(0.2, 0.28), kl=KLTerm(0.5, "k3", "loss"), entropy_coef=0.1)(batch)
     k3 = [(0.5 - 1 - math.log(0.5)), (2.0 - 1 - math.log(2.0))]
     assert loss.item() == pytest.approx(0.5 * sum(k3) / 2 - 0.1 * 2.0, abs=1e-5)
     assert metrics["kl"] == pytest.approx(sum(k3) / 2, abs=1e-5) and metrics["entropy"] == pytest.approx(2.0)

@@ -62,11 +62,14 @@ def test_dynamic_sampling_drops_zero_variance_groups_and_counts_them(tiny_models
 
 
 def test_presets_expand_and_stay_overridable():
-    cfg = load_config(None, ["algorithm=dr_grpo", "objective.clip_high=0.3"])
+    cfg = load_config(None, ["algorithm=dr_grpo", "objective.args.clip_high=0.3"])
     assert cfg.stage == "rl" and cfg.rl.advantage == "dr_grpo"
-    assert cfg.objective.loss_agg_mode == "seq-mean-token-sum-norm" and cfg.objective.clip_high == 0.3
+    assert cfg.objective.loss_agg_mode == "seq-mean-token-sum-norm"
+    assert cfg.objective.args == {"clip_low": 0.2, "clip_high": 0.3}
     gspo = load_config(None, ["algorithm=gspo"])
-    assert gspo.objective.name == "gspo" and gspo.objective.clip_low == 3e-4 and gspo.rl.mini_batches == 4
+    assert gspo.objective.name == "gspo" and gspo.objective.args["clip_low"] == 3e-4 and gspo.rl.mini_batches == 4
+    with pytest.raises(ConfigError, match=r"objective.args.clip_hgh.*Did you mean 'clip_high'"):
+        load_config(None, ["algorithm=grpo", "objective.args.clip_hgh=0.3"])
     with pytest.raises(ConfigError, match="Did you mean .*'grpo'"):
         load_config(None, ["algorithm=gpro"])
 

@@ -28,10 +28,11 @@ def handle_config_flags(args: argparse.Namespace) -> bool:
     """Print the reference or the resolved config when asked; True means the command is done."""
     import yaml
 
-    from mmsft.config import config_reference, to_dict
+    from mmsft.config import component_reference, config_reference, to_dict
 
     if args.help_config:
         print(config_reference())
+        print(component_reference())
         return True
     if args.print_config:
         print(yaml.safe_dump(to_dict(resolve_config(args)), sort_keys=False))

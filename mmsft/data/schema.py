@@ -57,6 +57,8 @@ class Sample:
     actions: list[list[float]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     source: str = "<memory>"  # "file.jsonl:LINE" for error messages
+    weight: float | None = None  # per-sample loss weight (every target token), e.g. data-quality weights
+    token_weights: list[float] | None = None  # one weight per supervised target token (FAIT, TL-Training)
 
     @property
     def prompt_messages(self) -> list[Message]:
@@ -98,6 +100,23 @@ def _parse_part(raw: Any, where: str, base_dir: Path | None) -> Part:
     return Part(kind, path=str(path))
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+
+
+def _weights(row: dict, where: str) -> tuple[float | None, list[float] | None]:
+    """Optional ``weight`` (a number) and ``token_weights`` (a list of numbers, one per target token)."""
+    weight, token_weights = row.get("weight"), row.get("token_weights")
+    if weight is not None and not _finite_number(weight):
+        raise DataError(f"{where}: 'weight' must be a finite number, got {weight!r}")
+    if token_weights is not None:
+        if not isinstance(token_weights, list) or not token_weights or not all(map(_finite_number, token_weights)):
+            raise DataError(f"{where}: 'token_weights' must be a non-empty list of finite numbers "
+                            "(one per target token)")
+        token_weights = [float(w) for w in token_weights]
+    return (float(weight) if weight is not None else None), token_weights
+
+
 def sample_from_dict(row: Any, source: str, base_dir: Path | None = None, index: int = 0) -> Sample:
     """Validate one raw row and turn it into a :class:`Sample`; errors name ``source`` and what was expected."""
     if not isinstance(row, dict):
@@ -124,8 +143,9 @@ def sample_from_dict(row: Any, source: str, base_dir: Path | None = None, index:
             raise DataError(f"{m_where}: 'content' must be a string or a non-empty list of parts")
         messages.append(Message(role, parts))
     actions = row.get("actions")
+    weight, token_weights = _weights(row, where)
     sample = Sample(id=sample_id, messages=messages, answer=row.get("answer"), actions=actions,
-                    meta=dict(row.get("meta") or {}), source=source)
+                    meta=dict(row.get("meta") or {}), source=source, weight=weight, token_weights=token_weights)
     if not sample.prompt_messages or not any(m.role == "user" for m in sample.prompt_messages):
         raise DataError(f"{where}: expected at least one 'user' message before the target")
     if actions is not None:

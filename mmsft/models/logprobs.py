@@ -26,11 +26,12 @@ class LogProbs:
 
     logp: torch.Tensor
     entropy: torch.Tensor | None = None
+    dist: torch.Tensor | None = None  # (B, T, V_sub) log-probs over the restricted vocabulary, on demand
 
 
 def _chunk_logp(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, temperature: float,
-                softcap: float | None, vocab_subset: torch.Tensor | None, with_entropy: bool
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                softcap: float | None, vocab_subset: torch.Tensor | None, with_entropy: bool, with_dist: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     logits = head(hidden).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
@@ -44,17 +45,21 @@ def _chunk_logp(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, te
         entropy = -(log_probs.exp() * log_probs).sum(-1)
     else:
         entropy = picked.new_zeros(())
-    return picked, entropy
+    return picked, entropy, (log_probs if with_dist else picked.new_zeros(()))
 
 
 def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, head: nn.Module, *,
                   chunk_size: int = 1024, temperature: float = 1.0, softcap: float | None = None,
-                  vocab_subset: torch.Tensor | None = None, with_entropy: bool = False) -> LogProbs:
+                  vocab_subset: torch.Tensor | None = None, with_entropy: bool = False,
+                  with_dist: bool = False) -> LogProbs:
     """Log-probs of ``input_ids`` at ``loss_mask`` positions from backbone hidden states (B, T, H).
 
     ``vocab_subset`` restricts the softmax to those ids (e.g. a VLA's 256 action bins); targets outside it are an
-    error. Gradients flow into ``hidden`` and the head.
+    error. Gradients flow into ``hidden`` and the head. ``with_dist`` also returns the full log-softmax over
+    ``vocab_subset`` at the supervised positions (B, T, V_sub) — only for small restricted vocabularies (exact KL).
     """
+    if with_dist and vocab_subset is None:
+        raise ValueError("with_dist needs a vocab_subset: full-vocabulary distributions are never materialised")
     if hidden.shape[:2] != input_ids.shape or loss_mask.shape != input_ids.shape:
         raise ValueError(f"hidden {tuple(hidden.shape)}, input_ids {tuple(input_ids.shape)} and loss_mask "
                          f"{tuple(loss_mask.shape)} must agree on (B, T)")
@@ -71,16 +76,17 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
     source = hidden[rows, cols - 1]
     vocab = len(vocab_subset) if vocab_subset is not None else getattr(head, "out_features", None) or hidden.shape[-1]
     recompute = chunk_size * vocab * 4 > _RECOMPUTE_ABOVE_BYTES  # small chunks: keeping logits is cheaper
-    picked_parts, entropy_parts = [], []
+    picked_parts, entropy_parts, dist_parts = [], [], []
     for start in range(0, source.shape[0], chunk_size):
         h, y = source[start:start + chunk_size], targets[start:start + chunk_size]
-        args = (h, y, head, temperature, softcap, vocab_subset, with_entropy)
+        args = (h, y, head, temperature, softcap, vocab_subset, with_entropy, with_dist)
         if recompute and torch.is_grad_enabled() and h.requires_grad:
-            picked, ent = checkpoint(_chunk_logp, *args, use_reentrant=False)
+            picked, ent, dist = checkpoint(_chunk_logp, *args, use_reentrant=False)
         else:
-            picked, ent = _chunk_logp(*args)
+            picked, ent, dist = _chunk_logp(*args)
         picked_parts.append(picked)
         entropy_parts.append(ent)
+        dist_parts.append(dist)
     logp = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
     if picked_parts:
         logp = logp.index_put((rows, cols), torch.cat(picked_parts))
@@ -91,7 +97,12 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
         entropy = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
         if entropy_parts:
             entropy = entropy.index_put((rows, cols), torch.cat(entropy_parts))
-    return LogProbs(logp=logp, entropy=entropy)
+    dist = None
+    if with_dist:
+        dist = hidden.new_zeros((*input_ids.shape, len(vocab_subset)), dtype=torch.float32)
+        if dist_parts:
+            dist = dist.index_put((rows, cols), torch.cat(dist_parts))
+    return LogProbs(logp=logp, entropy=entropy, dist=dist)
 
 
 def naive_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:

@@ -50,10 +50,10 @@ class Policy(nn.Module):
         self._softcap = logit_softcap(model)
 
     def forward(self, inputs: dict[str, Any], loss_mask: torch.Tensor, *, with_entropy: bool = False,
-                temperature: float = 1.0, vocab_subset: torch.Tensor | None = None) -> LogProbs:
+                temperature: float = 1.0, vocab_subset: torch.Tensor | None = None, with_dist: bool = False) -> LogProbs:
         backbone, head = backbone_and_head(self.model)
         outputs = backbone(**inputs, use_cache=False, return_dict=True)
         hidden = outputs.last_hidden_state
         return head_logprobs(hidden, inputs["input_ids"], loss_mask, head, chunk_size=self.chunk_size,
                              temperature=temperature, softcap=self._softcap, vocab_subset=vocab_subset,
-                             with_entropy=with_entropy)
+                             with_entropy=with_entropy, with_dist=with_dist)

@@ -7,8 +7,7 @@ verl and TRL do, and a singleton group keeps its reward (mean 0, std 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +22,26 @@ class AdvantageInputs:
     old_logp: torch.Tensor | None = None  # (N, L) sampler / old-policy log-probs
     teacher_logp: torch.Tensor | None = None  # (N, L) teacher log-probs of the same tokens (OPD)
     token_penalty: torch.Tensor | None = None  # (N, L) per-token reward penalty, e.g. β·k1 (KL in reward)
+
+
+@dataclass
+class NormArgs:
+    """Arguments of estimators that divide by a group std or whiten."""
+
+    eps: float = field(default=1e-6, metadata={"help": "ε added to the std in group normalisation / whitening.",
+                                               "gt": 0})
+
+
+@dataclass
+class BaselineArgs:
+    """Estimators without arguments of their own (mean / leave-one-out baselines)."""
+
+
+@dataclass
+class OPDArgs:
+    """On-policy distillation advantage."""
+
+    coef: float = field(default=1.0, metadata={"help": "Scale c of A = −c(log π_student − log π_teacher).", "gt": 0})
 
 
 def group_stats(rewards: torch.Tensor, group_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -57,24 +76,24 @@ def _sequence_rewards(inputs: AdvantageInputs) -> torch.Tensor:
     return rewards
 
 
-@register_advantage("grpo")
-def grpo_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("grpo", args=NormArgs)
+def grpo_advantage(inputs: AdvantageInputs, args: NormArgs) -> torch.Tensor:
     """GRPO (Shao et al., DeepSeekMath, arXiv 2402.03300): A_i = (R_i − mean_G R) / (std_G R + eps)."""
     rewards = _sequence_rewards(inputs)
     mean, std, _ = group_stats(rewards, inputs.group_id)
-    return _broadcast((rewards - mean) / (std + cfg.adv_eps), inputs.mask)
+    return _broadcast((rewards - mean) / (std + args.eps), inputs.mask)
 
 
-@register_advantage("dr_grpo")
-def dr_grpo_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("dr_grpo", args=BaselineArgs)
+def dr_grpo_advantage(inputs: AdvantageInputs, args: BaselineArgs) -> torch.Tensor:
     """Dr.GRPO (Liu et al., "Understanding R1-Zero-Like Training", arXiv 2503.20783): A_i = R_i − mean_G R."""
     rewards = _sequence_rewards(inputs)
     mean, _, _ = group_stats(rewards, inputs.group_id)
     return _broadcast(rewards - mean, inputs.mask)
 
 
-@register_advantage("rloo")
-def rloo_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("rloo", args=BaselineArgs)
+def rloo_advantage(inputs: AdvantageInputs, args: BaselineArgs) -> torch.Tensor:
     """RLOO (Ahmadian et al., "Back to Basics", arXiv 2402.14740): A_i = R_i − mean_{j≠i} R_j = k/(k−1)(R_i − mean);
     a singleton group keeps A = R."""
     rewards = _sequence_rewards(inputs)
@@ -83,8 +102,8 @@ def rloo_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
     return _broadcast((rewards - mean) * scale, inputs.mask)
 
 
-@register_advantage("reinforce_pp")
-def reinforce_pp_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("reinforce_pp", args=NormArgs)
+def reinforce_pp_advantage(inputs: AdvantageInputs, args: NormArgs) -> torch.Tensor:
     """REINFORCE++ (Hu et al., arXiv 2501.03262): token rewards r_t = 1[t=last]·R − β·k1_t, returns
     G_t = Σ_{s≥t} r_s (γ=1), then global whitening over every response token of the batch."""
     mask = inputs.mask.float()
@@ -92,22 +111,22 @@ def reinforce_pp_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
     last = (mask.cumsum(-1) == mask.sum(-1, keepdim=True)) & (mask > 0)
     token_rewards = token_rewards + last.float() * inputs.rewards.float().unsqueeze(-1)
     returns = token_rewards.flip(-1).cumsum(-1).flip(-1) * mask
-    return _whiten(returns, inputs.mask, cfg.adv_eps)
+    return _whiten(returns, inputs.mask, args.eps)
 
 
-@register_advantage("reinforce_pp_baseline")
-def reinforce_pp_baseline_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("reinforce_pp_baseline", args=NormArgs)
+def reinforce_pp_baseline_advantage(inputs: AdvantageInputs, args: NormArgs) -> torch.Tensor:
     """REINFORCE++-baseline (Hu et al., arXiv 2501.03262): A_i = R_i − mean_G R, then global whitening over tokens."""
     rewards = _sequence_rewards(inputs)
     mean, _, _ = group_stats(rewards, inputs.group_id)
-    return _whiten(_broadcast(rewards - mean, inputs.mask), inputs.mask, cfg.adv_eps)
+    return _whiten(_broadcast(rewards - mean, inputs.mask), inputs.mask, args.eps)
 
 
-@register_advantage("opd")
-def opd_advantage(inputs: AdvantageInputs, cfg: Any) -> torch.Tensor:
+@register_advantage("opd", requires=("old_logp", "teacher_logp"), args=OPDArgs)
+def opd_advantage(inputs: AdvantageInputs, args: OPDArgs) -> torch.Tensor:
     """On-policy distillation (Agarwal et al., GKD, arXiv 2306.13649; Lu et al., Thinking Machines 2025; VLA-OPD,
     arXiv 2603.26666): A_t = −c·(log π_student(y_t) − log π_teacher(y_t)) on the student's own sampled tokens, a
     single-sample reverse-KL estimate used as a detached per-token reward."""
     if inputs.old_logp is None or inputs.teacher_logp is None:
         raise ValueError("the opd advantage needs the student's sampled log-probs and the teacher's log-probs")
-    return -cfg.opd_coef * (inputs.old_logp - inputs.teacher_logp) * inputs.mask.float()
+    return -args.coef * (inputs.old_logp - inputs.teacher_logp) * inputs.mask.float()

@@ -62,6 +62,12 @@ class TokenBatch:
     expert_mask: torch.Tensor | None = None
     group_id: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
+    teacher_dist: torch.Tensor | None = None  # (B, T, V_sub) teacher log-probs over a restricted vocabulary
+    logp_dist: torch.Tensor | None = None  # (B, T, V_sub) policy log-probs over the same restricted vocabulary
+    agg_mode: str = "token-mean"  # objective.loss_agg_mode; see :func:`mmsft.objectives.aggregation.agg_loss`
+    step: int = 0  # global optimizer step (0-based) — step-aware schedules such as CHORD's μ read it
+    total_steps: int = 1
+    row_normalizers: dict = field(default_factory=dict)  # "expert" / "policy": step counts over those rows only
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +79,14 @@ class TokenBatch:
             value = getattr(self, name)
             if value is not None and value.shape != self.logp.shape:
                 raise ValueError(f"TokenBatch.{name} shape {tuple(value.shape)} != logp shape {tuple(self.logp.shape)}")
+
+    def aggregate(self, values: torch.Tensor, mask: torch.Tensor | None = None,
+                  normalizer: StepNormalizer | None = None) -> torch.Tensor:
+        """``agg_loss`` of a per-token tensor with this batch's mode and step normalizer (or the given ones)."""
+        from mmsft.objectives.aggregation import agg_loss
+
+        return agg_loss(values, self.loss_mask if mask is None else mask, self.agg_mode,
+                        self.normalizer if normalizer is None else normalizer)
 
     def require(self, *names: str) -> None:
         """Raise a clear error if a field an objective needs was not computed."""

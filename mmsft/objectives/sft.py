@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
-from mmsft.objectives.aggregation import agg_loss
 from mmsft.objectives.batch import TokenBatch
 from mmsft.objectives.registry import register_loss
 
 
 def _weights(batch: TokenBatch) -> torch.Tensor | float:
+    """Per-token weights from the data (``token_weights`` / ``weight`` in a JSONL row), else 1."""
     return batch.token_weights if batch.token_weights is not None else 1.0
 
 
@@ -27,19 +27,19 @@ def _metrics(batch: TokenBatch) -> dict[str, float]:
 
 
 @register_loss("sft", requires=("logp",))
-def sft_loss(batch: TokenBatch, cfg: Any) -> tuple[torch.Tensor, dict[str, float]]:
+def sft_loss(batch: TokenBatch, args: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy on the response tokens, with optional per-token weights.
 
     ℓ_t = −w_t · log π(y_t | x, y_<t)  (maximum likelihood; weights cover TL-Training, FAIT, token masks).
-    Aggregated with ``cfg.loss_agg_mode`` (default token-mean over the whole optimizer step).
+    Aggregated with ``objective.loss_agg_mode`` (default token-mean over the whole optimizer step).
     """
     per_token = -_weights(batch) * batch.logp
-    loss = agg_loss(per_token, batch.loss_mask, cfg.loss_agg_mode, batch.normalizer)
+    loss = batch.aggregate(per_token)
     return loss, _metrics(batch)
 
 
 @register_loss("dft", requires=("logp",))
-def dft_loss(batch: TokenBatch, cfg: Any) -> tuple[torch.Tensor, dict[str, float]]:
+def dft_loss(batch: TokenBatch, args: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Dynamic Fine-Tuning (Wu et al., "On the Generalization of SFT: A Reinforcement Learning Perspective with
     Reward Rectification", arXiv 2508.05629, ICLR 2026).
 
@@ -48,5 +48,5 @@ def dft_loss(batch: TokenBatch, cfg: Any) -> tuple[torch.Tensor, dict[str, float
     """
     logp = batch.logp.float()
     per_token = -_weights(batch) * logp.detach().exp() * logp
-    loss = agg_loss(per_token, batch.loss_mask, cfg.loss_agg_mode, batch.normalizer)
+    loss = batch.aggregate(per_token)
     return loss, _metrics(batch)

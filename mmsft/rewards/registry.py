@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from mmsft.registry import Registry, RegistryError
+
 RewardFn = Callable[..., Sequence[Any]]
-REWARDS: dict[str, RewardFn] = {}
+REWARDS: Registry = Registry("reward")
 
 
 class RewardError(RuntimeError):
@@ -16,21 +17,16 @@ class RewardError(RuntimeError):
 
 
 def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
-    def decorator(fn: RewardFn) -> RewardFn:
-        if name in REWARDS and REWARDS[name] is not fn:
-            raise ValueError(f"reward {name!r} is already registered by {REWARDS[name].__module__}")
-        REWARDS[name] = fn
-        return fn
-
-    return decorator
+    """``@register_reward("name")`` — a plain callable ``fn(samples, completions, **columns) -> list``."""
+    return REWARDS.register(name)
 
 
 def get_reward(name: str) -> RewardFn:
-    if name not in REWARDS:
-        close = difflib.get_close_matches(name, list(REWARDS), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown reward {name!r}.{hint} Registered: {', '.join(sorted(REWARDS)) or 'none'}")
-    return REWARDS[name]
+    """A registered reward by name, or any callable by ``'package.module:function'``."""
+    fn = REWARDS.get(name).fn
+    if not callable(fn):
+        raise RegistryError(f"reward {name!r} is not callable (got {type(fn).__name__})")
+    return fn
 
 
 @dataclass
@@ -49,6 +45,22 @@ def _sample_id(samples: Sequence[Any], index: int) -> str:
     return str(getattr(sample, "id", index))
 
 
+def _locate_failure(name: str, fn: RewardFn, samples: Sequence[Any], completions: Sequence[str],
+                    columns: dict[str, Any], exc: Exception) -> str:
+    """Re-run the reward one completion at a time to name the first sample it fails on."""
+    for index in range(len(completions)):
+        one = {k: [v[index]] if isinstance(v, (list, tuple)) and len(v) == len(completions) else v
+               for k, v in columns.items()}
+        try:
+            fn([samples[index]], [completions[index]], **one)
+        except Exception as single:  # noqa: BLE001 - reported, not swallowed
+            text = completions[index]
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            return (f"reward {name!r} raised {type(single).__name__}: {single} on sample "
+                    f"{_sample_id(samples, index)!r} (completion {index}: {shown!r})")
+    return f"reward {name!r} raised {type(exc).__name__}: {exc} (on the batch of {len(completions)} completions)"
+
+
 def compute_rewards(names: Sequence[str], weights: Sequence[float] | None, samples: Sequence[Any],
                     completions: Sequence[str], **columns: Any) -> RewardResult:
     """Call each reward on the batch, validate, log its parts and combine: total = Σ_r weight_r · value_r."""
@@ -64,7 +76,7 @@ def compute_rewards(names: Sequence[str], weights: Sequence[float] | None, sampl
         try:
             values = list(fn(samples, completions, **columns))
         except Exception as exc:
-            raise RewardError(f"reward {name!r} raised {type(exc).__name__}: {exc}") from exc
+            raise RewardError(_locate_failure(name, fn, samples, completions, columns, exc)) from exc
         if len(values) != len(completions):
             raise RewardError(f"reward {name!r} returned {len(values)} values for {len(completions)} completions")
         scalar = []

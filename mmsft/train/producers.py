@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import torch
+
 from mmsft.data.schema import DataError, Sample
 from mmsft.models.adapters import Encoded, ModalityAdapter, ModelBatch, OverlongSample
+from mmsft.train.stage import StageContext, register_producer
 
 
 @dataclass
@@ -26,8 +29,26 @@ class ProducerState:
     dropped_ids: list[str] = field(default_factory=list)
 
 
+def token_weights_of(sample: Sample, encoded: Encoded) -> torch.Tensor | None:
+    """Per-supervised-token weights of a sample (``token_weights`` × ``weight``), validated against its tokens."""
+    if sample.weight is None and sample.token_weights is None:
+        return None
+    count = int(encoded.loss_mask.sum())
+    weights = torch.ones(count)
+    if sample.token_weights is not None:
+        if len(sample.token_weights) != count and not (encoded.truncated and len(sample.token_weights) > count):
+            raise DataError(f"{sample.where()}: 'token_weights' has {len(sample.token_weights)} values but the target "
+                            f"has {count} supervised tokens")
+        weights = torch.tensor(sample.token_weights[:count], dtype=torch.float32)
+    if sample.weight is not None:
+        weights = weights * sample.weight
+    return weights
+
+
 class SFTProducer:
     """Yields the micro-batches of one optimizer step for this process."""
+
+    provides = frozenset({"token_weights"})
 
     def __init__(self, samples: list[Sample], adapter: ModalityAdapter, micro_batch_size: int, grad_accum: int,
                  seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True) -> None:
@@ -67,6 +88,7 @@ class SFTProducer:
         encoded = self.adapter.encode(self.samples[index], with_target=True)
         if not bool(encoded.loss_mask.any()):
             raise DataError(f"{self.samples[index].where()}: the sample has no supervised tokens")
+        encoded.token_weights = token_weights_of(self.samples[index], encoded)
         if self._cache is not None:
             self._cache[index] = encoded
         return encoded
@@ -92,7 +114,17 @@ class SFTProducer:
         drawn = [self._draw() for _ in range(self.samples_per_step)]
         mine = drawn[self.rank::self.world_size]
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
-        return [self.adapter.collate(chunk) for chunk in chunks]
+        return [self._with_weights(self.adapter.collate(chunk), chunk) for chunk in chunks]
+
+    def _with_weights(self, batch: ModelBatch, chunk: list[Encoded]) -> ModelBatch:
+        """Attach ``token_weights`` (B, T) when any sample of the micro-batch carries weights (others get 1)."""
+        from mmsft.train.rollout_batches import scatter_to_mask
+
+        weights = [e.token_weights for e in chunk]
+        if any(w is not None for w in weights):
+            rows = [w if w is not None else torch.ones(int(e.loss_mask.sum())) for w, e in zip(weights, chunk)]
+            batch.fields["token_weights"] = scatter_to_mask(rows, batch.loss_mask)
+        return batch
 
     def pop_metrics(self) -> dict[str, float]:
         return {"data/dropped_overlong": self.state.dropped_overlong, "data/truncated": self.state.truncated,
@@ -104,3 +136,11 @@ class SFTProducer:
     def load_state_dict(self, state: dict) -> None:
         self.state = ProducerState(**state)
         self._order = self._permutation(self.state.epoch)
+
+
+@register_producer("sft", provides=("token_weights",))
+def sft_producer(ctx: StageContext) -> SFTProducer:
+    """Supervised fine-tuning on a dataset (targets from the data; optional per-token weights)."""
+    cfg = ctx.cfg
+    return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
+                       cfg.data.shuffle, ctx.rank, ctx.world_size)

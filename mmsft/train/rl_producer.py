@@ -1,30 +1,29 @@
-"""The RL data producer: rollouts → rewards → (dynamic sampling) → advantages → PPO mini-batches.
+"""The single-turn RL producer: prompts → completions → rewards → (dynamic sampling) → :class:`RLStepBuilder`.
 
 Per rollout batch: draw ``rl.prompts_per_step`` prompts, sample ``rl.group_size`` completions each, score them with the
-configured rewards (plus DAPO's soft overlong punishment), optionally drop groups whose rewards have zero std and
-refill (up to ``rl.max_resample`` extra rounds, counted and logged), compute reference / teacher / old log-probs only
-when something needs them, compute advantages, and queue ``ppo_epochs × mini_batches`` optimizer steps of
-micro-batches whose ``fields`` carry the per-token tensors. The trainer consumes them exactly like SFT batches.
+configured rewards (registered names or ``module:function``; plus DAPO's soft overlong punishment), optionally drop
+groups whose rewards have zero std and refill (up to ``rl.max_resample`` extra rounds, counted and logged), then
+queue the optimizer steps. Prompts over ``data.max_length`` follow ``data.overlong`` (drop: skipped and counted as
+``data/dropped_overlong``). Registered as the ``rl`` stage and, requiring a teacher, the ``distill`` stage.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
 
-from mmsft.config import RunConfig
-from mmsft.data.schema import DataError, Sample
-from mmsft.models.adapters import Encoded, ModalityAdapter, ModelBatch
-from mmsft.objectives import AdvantageInputs, get_advantage, get_kl
+from mmsft.config import reward_names
+from mmsft.data.schema import DataError
+from mmsft.models.adapters import Encoded, ModelBatch, OverlongSample
 from mmsft.rewards import compute_rewards
-from mmsft.rollout import Rollout, RolloutEngine, SamplingParams
+from mmsft.rollout import HFGenerateEngine, Rollout, RolloutEngine, SamplingParams
+from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
+from mmsft.train.stage import StageContext, register_producer
 
-LogpFn = Callable[[ModelBatch], torch.Tensor]
+RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id")
 
 
 def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float) -> float:
@@ -34,63 +33,32 @@ def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float)
     return -penalty * min(1.0, (length - (max_len - cache)) / cache)
 
 
-def scatter_to_mask(values: list[torch.Tensor], loss_mask: torch.Tensor) -> torch.Tensor:
-    """Place each row's response values at the positions of its loss mask (B, T)."""
-    out = torch.zeros(loss_mask.shape, dtype=torch.float32)
-    for row, vector in enumerate(values):
-        positions = loss_mask[row].nonzero(as_tuple=True)[0]
-        out[row, positions] = vector[: len(positions)].float()
-    return out
-
-
-def gather_from_mask(tensor: torch.Tensor, loss_mask: torch.Tensor) -> list[torch.Tensor]:
-    return [tensor[row][loss_mask[row]].detach().cpu() for row in range(len(loss_mask))]
-
-
-def _pad(vectors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max((len(v) for v in vectors), default=0)
-    values = torch.zeros(len(vectors), width)
-    mask = torch.zeros(len(vectors), width, dtype=torch.bool)
-    for row, vector in enumerate(vectors):
-        values[row, : len(vector)] = vector.float()
-        mask[row, : len(vector)] = True
-    return values, mask
+Group = tuple[int, list[Rollout], list[float], dict[str, list[float]]]
 
 
 class RLProducer:
     """Queues the optimizer steps of one rollout batch at a time; see the module docstring."""
 
-    provides = frozenset({"logp", "old_logp", "ref_logp", "teacher_logp", "advantages", "entropy", "group_id"})
+    provides = frozenset(RL_FIELDS)
 
-    def __init__(self, samples: list[Sample], adapter: ModalityAdapter, engine: RolloutEngine, cfg: RunConfig,
-                 needed: set[str], old_logp_fn: LogpFn, ref_logp_fn: LogpFn | None = None,
-                 teacher_logp_fn: LogpFn | None = None, run_dir: Path | None = None, rank: int = 0,
-                 world_size: int = 1) -> None:
-        if not samples:
+    def __init__(self, ctx: StageContext, engine: RolloutEngine | None = None) -> None:
+        if not ctx.samples:
             raise DataError("the RL prompt dataset is empty")
-        rl = cfg.rl
-        if rl.group_size < 1 or rl.prompts_per_step < 1:
-            raise ValueError("rl.group_size and rl.prompts_per_step must be >= 1")
-        self.samples, self.adapter, self.engine, self.cfg = samples, adapter, engine, cfg
-        self.rewards = [r.strip() for r in rl.rewards.split(",") if r.strip()]
+        cfg, rl = ctx.cfg, ctx.cfg.rl
+        self.ctx, self.cfg, self.samples, self.adapter = ctx, cfg, ctx.samples, ctx.adapter
+        self.engine = engine or HFGenerateEngine(lambda: ctx.policy.model, ctx.adapter,
+                                                 batch_size=rl.generation_batch_size)
+        self.rewards = reward_names(cfg)
         self.weights = [float(w) for w in rl.reward_weights.split(",") if w.strip()] or None
-        if not self.rewards and rl.advantage != "opd":
-            raise ValueError("rl.rewards is empty: name at least one registered reward (e.g. rl.rewards=cls_accuracy)")
-        self.advantage = get_advantage(rl.advantage)
+        self.builder = RLStepBuilder(ctx)
+        if not self.rewards and not self.builder.needs_teacher:
+            raise ValueError("rl.rewards is empty: name at least one reward (e.g. rl.rewards=cls_accuracy or "
+                             "my_pkg.rewards:exact_match)")
         self.overlong_cache = rl.max_new_tokens // 5 if rl.soft_overlong_cache < 0 else rl.soft_overlong_cache
         if self.overlong_cache >= rl.max_new_tokens:
             raise ValueError(f"rl.soft_overlong_cache ({self.overlong_cache}) must be smaller than rl.max_new_tokens "
                              f"({rl.max_new_tokens})")
-        self.needed = set(needed)
-        self.kl_in_reward = cfg.objective.kl_coef > 0 and cfg.objective.kl_placement == "reward"
-        self.needs_old = rl.ppo_epochs > 1 or rl.mini_batches > 1 or rl.advantage == "opd" or self.kl_in_reward
-        self.old_logp_fn, self.ref_logp_fn, self.teacher_logp_fn = old_logp_fn, ref_logp_fn, teacher_logp_fn
-        if ("ref_logp" in needed or self.kl_in_reward) and ref_logp_fn is None:
-            raise ValueError("the configured KL term needs a reference model, but none was set up")
-        if rl.advantage == "opd" and teacher_logp_fn is None:
-            raise ValueError("rl.advantage=opd needs rl.teacher (a model that shares the student's tokenizer)")
-        self.run_dir, self.rank, self.world_size = run_dir, rank, world_size
-        self.state = {"epoch": 0, "cursor": 0, "rollout_batches": 0}
+        self.state: dict[str, Any] = {"epoch": 0, "cursor": 0, "rollout_batches": 0, "dropped_overlong": 0}
         self._order = self._permutation(0)
         self._prompt_cache: dict[int, Encoded] = {}
         self._queue: list[list[ModelBatch]] = []
@@ -100,15 +68,31 @@ class RLProducer:
     def _permutation(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.cfg.train.seed, epoch]).permutation(len(self.samples))
 
+    def _next_index(self) -> int:
+        if self.state["cursor"] >= len(self._order):
+            self.state["epoch"] += 1
+            self.state["cursor"] = 0
+            self._order = self._permutation(self.state["epoch"])
+        index = int(self._order[self.state["cursor"]])
+        self.state["cursor"] += 1
+        return index
+
     def _next_prompts(self, count: int) -> list[int]:
-        out = []
-        for _ in range(count):
-            if self.state["cursor"] >= len(self._order):
-                self.state["epoch"] += 1
-                self.state["cursor"] = 0
-                self._order = self._permutation(self.state["epoch"])
-            out.append(int(self._order[self.state["cursor"]]))
-            self.state["cursor"] += 1
+        """``count`` prompt indices; prompts over data.max_length under the drop policy are skipped and counted."""
+        out: list[int] = []
+        skipped = 0
+        while len(out) < count:
+            index = self._next_index()
+            try:
+                self._prompt(index)
+            except OverlongSample:
+                skipped += 1
+                self.state["dropped_overlong"] += 1
+                if skipped > len(self.samples):
+                    raise DataError("every RL prompt exceeds data.max_length under the drop policy; raise "
+                                    "data.max_length") from None
+                continue
+            out.append(index)
         return out
 
     def _prompt(self, index: int) -> Encoded:
@@ -117,7 +101,7 @@ class RLProducer:
         return self._prompt_cache[index]
 
     # ---- rollout phase -------------------------------------------------------------------------------------------
-    def _sample_groups(self, indices: list[int], round_index: int) -> list[tuple[int, list[Rollout], list[float], dict]]:
+    def _sample_groups(self, indices: list[int], round_index: int) -> list[Group]:
         rl = self.cfg.rl
         params = SamplingParams(n=rl.group_size, max_new_tokens=rl.max_new_tokens, temperature=rl.temperature,
                                 top_p=rl.top_p, top_k=rl.top_k,
@@ -137,17 +121,17 @@ class RLProducer:
         groups = []
         for g, index in enumerate(indices):
             members = slice(g * rl.group_size, (g + 1) * rl.group_size)
-            group_parts = {name: values[members] for name, values in parts.items()}
-            groups.append((index, rollouts[members], totals[members], group_parts))
+            groups.append((index, rollouts[members], totals[members], {n: v[members] for n, v in parts.items()}))
         return groups
 
-    def _collect(self) -> tuple[list[tuple[int, list[Rollout], list[float], dict]], dict[str, float]]:
+    def _collect(self) -> tuple[list[Group], dict[str, float]]:
         rl = self.cfg.rl
         wanted = rl.prompts_per_step
-        kept, dropped, rounds, all_groups = [], 0, 0, []
+        kept: list[Group] = []
+        all_groups: list[Group] = []
+        dropped, rounds = 0, 0
         while len(kept) < wanted:
-            need = wanted - len(kept)
-            groups = self._sample_groups(self._next_prompts(need), rounds)
+            groups = self._sample_groups(self._next_prompts(wanted - len(kept)), rounds)
             all_groups.extend(groups)
             for group in groups:
                 if rl.dynamic_sampling and rl.group_size > 1 and float(np.std(group[2])) == 0.0:
@@ -161,105 +145,34 @@ class RLProducer:
                  "rollout/kept_groups": float(len(kept))}
         if not kept:  # every group had zero reward variance: train on them (no PG signal) rather than stall
             kept = all_groups[:wanted]
-        self._log_reward_metrics(all_groups, stats)
+        stats.update(reward_metrics(all_groups))
         return kept[:wanted], stats
-
-    def _log_reward_metrics(self, groups: list, stats: dict[str, float]) -> None:
-        totals = [v for g in groups for v in g[2]]
-        lengths = [len(r.completion_ids) for g in groups for r in g[1]]
-        truncated = [r.truncated for g in groups for r in g[1]]
-        stats["reward/total"] = float(np.mean(totals))
-        stats["rollout/response_length"] = float(np.mean(lengths))
-        stats["rollout/truncated_frac"] = float(np.mean(truncated))
-        names = sorted({name for g in groups for name in g[3]})
-        for name in names:
-            values = [v for g in groups for v in g[3].get(name, [])]
-            stats[f"reward/{name}"] = float(np.mean(values))
-        accuracy = [stats[f"reward/{n}"] for n in names if "accuracy" in n and "/" not in n]
-        if accuracy:
-            stats["train/accuracy"] = accuracy[0]
 
     # ---- from groups to optimizer steps -------------------------------------------------------------------------
     def _refill(self) -> None:
-        rl, started = self.cfg.rl, time.perf_counter()
+        started = time.perf_counter()
         groups, stats = self._collect()
         stats["time/generation_s"] = time.perf_counter() - started
-        rollouts = [r for g in groups for r in g[1]]
-        rewards = torch.tensor([v for g in groups for v in g[2]], dtype=torch.float32)
-        group_id = torch.tensor([gi for gi, g in enumerate(groups) for _ in g[1]], dtype=torch.long)
-        encoded = [r.as_encoded() for r in rollouts]
-        masked_out = 0
-        if rl.overlong_filter:
-            for e, r in zip(encoded, rollouts):
-                if r.truncated:
-                    e.loss_mask[:] = False
-                    masked_out += 1
-        stats["rollout/overlong_masked"] = float(masked_out)
-        micro = self.cfg.train.micro_batch_size
-        order = list(range(len(encoded)))[self.rank::self.world_size]
-        chunks = [order[i:i + micro] for i in range(0, len(order), micro)]
-        batches = [self.adapter.collate([encoded[i] for i in chunk]) for chunk in chunks]
-        started = time.perf_counter()
-        per_rollout: dict[str, list[torch.Tensor | None]] = {k: [None] * len(encoded) for k in ("old", "ref", "teacher")}
-        for chunk, batch in zip(chunks, batches):
-            for key, fn, wanted in (("old", self.old_logp_fn, self.needs_old),
-                                    ("ref", self.ref_logp_fn, "ref_logp" in self.needed or self.kl_in_reward),
-                                    ("teacher", self.teacher_logp_fn, rl.advantage == "opd")):
-                if wanted and fn is not None:
-                    values = fn(batch)
-                    batch.fields[f"{key}_logp"] = values.detach().cpu().float()
-                    for i, vec in zip(chunk, gather_from_mask(values, batch.loss_mask)):
-                        per_rollout[key][i] = vec
-        stats["time/logprob_passes_s"] = time.perf_counter() - started
-        token_mask = _pad([torch.ones(len(r.completion_ids)) for r in rollouts])[1]
-        inputs = AdvantageInputs(rewards=rewards, group_id=group_id, mask=token_mask)
-        if self.needs_old:
-            inputs.old_logp = _pad([v if v is not None else torch.zeros(0) for v in per_rollout["old"]])[0]
-        if rl.advantage == "opd":
-            inputs.teacher_logp = _pad([v if v is not None else torch.zeros(0) for v in per_rollout["teacher"]])[0]
-        if self.kl_in_reward:
-            old = _pad([v for v in per_rollout["old"]])[0]
-            ref = _pad([v for v in per_rollout["ref"]])[0]
-            kl = get_kl(self.cfg.objective.kl_estimator).fn(old, ref)
-            inputs.token_penalty = self.cfg.objective.kl_coef * kl * token_mask
-            stats["kl_in_reward"] = float((kl * token_mask).sum() / token_mask.sum().clamp(min=1))
-        advantages = self.advantage.fn(inputs, self.cfg.rl)
-        for chunk, batch in zip(chunks, batches):
-            rows = [advantages[i][: len(rollouts[i].completion_ids)] for i in chunk]
-            batch.fields["advantages"] = scatter_to_mask(rows, batch.loss_mask)
-            batch.fields["group_id"] = group_id[chunk]
-            batch.fields.pop("teacher_logp", None)
+        seqs = [ScoredSequence(encoded=r.as_encoded(), reward=total, group=gi, sample_id=self.samples[index].id,
+                               sampler_logp=r.sampler_logp, truncated=r.truncated)
+                for gi, (index, rollouts, totals, _) in enumerate(groups) for r, total in zip(rollouts, totals)]
+        self._queue = self.builder.build(seqs, stats, self.state["rollout_batches"])
         self._write_completions(groups)
-        self._queue = self._schedule(batches)
         self.state["rollout_batches"] += 1
+        stats["data/dropped_overlong"] = float(self.state["dropped_overlong"])
         self._metrics = stats
 
-    def _schedule(self, batches: list[ModelBatch]) -> list[list[ModelBatch]]:
-        rl = self.cfg.rl
-        steps: list[list[ModelBatch]] = []
-        rng = np.random.default_rng([self.cfg.train.seed, self.state["rollout_batches"]])
-        for epoch in range(rl.ppo_epochs):
-            order = list(range(len(batches))) if epoch == 0 else list(rng.permutation(len(batches)))
-            for part in np.array_split(np.asarray(order), rl.mini_batches):
-                if len(part):
-                    steps.append([batches[i] for i in part])
-        return steps
-
-    def _write_completions(self, groups: list) -> None:
-        if self.run_dir is None or self.cfg.rl.log_completions <= 0 or self.rank != 0:
+    def _write_completions(self, groups: list[Group]) -> None:
+        if self.cfg.rl.log_completions <= 0 or self.ctx.rank != 0:
             return
-        folder = self.run_dir / "rollouts"
+        folder = self.ctx.run_dir / "rollouts"
         folder.mkdir(parents=True, exist_ok=True)
+        rows = [{"sample_id": self.samples[index].id, "answer": self.samples[index].answer, "completion": r.text,
+                 "reward": total, "truncated": r.truncated}
+                for index, rollouts, totals, _ in groups for r, total in zip(rollouts, totals)]
         with open(folder / f"batch-{self.state['rollout_batches']:06d}.jsonl", "w", encoding="utf-8") as handle:
-            written = 0
-            for index, rollouts, totals, _ in groups:
-                for rollout, total in zip(rollouts, totals):
-                    if written >= self.cfg.rl.log_completions:
-                        return
-                    sample = self.samples[index]
-                    handle.write(json.dumps({"sample_id": sample.id, "answer": sample.answer, "completion": rollout.text,
-                                             "reward": total, "truncated": rollout.truncated}) + "\n")
-                    written += 1
+            for row in rows[: self.cfg.rl.log_completions]:
+                handle.write(json.dumps(row, default=str) + "\n")
 
     # ---- producer protocol -----------------------------------------------------------------------------------
     def next_step(self) -> list[ModelBatch]:
@@ -274,12 +187,41 @@ class RLProducer:
     def at_rollout_boundary(self) -> bool:
         return not self._queue
 
-    def steps_per_rollout(self) -> int:
-        return self.cfg.rl.ppo_epochs * self.cfg.rl.mini_batches
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.samples) // self.cfg.rl.prompts_per_step) * self.builder.steps_per_rollout()
 
     def state_dict(self) -> dict[str, Any]:
         return dict(self.state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.state = dict(state)
+        self.state = {"dropped_overlong": 0, **state}
         self._order = self._permutation(self.state["epoch"])
+
+
+def reward_metrics(groups: list[Group]) -> dict[str, float]:
+    """Means of the total reward, each reward part, response length and truncation over a rollout batch."""
+    totals = [v for g in groups for v in g[2]]
+    stats = {"reward/total": float(np.mean(totals)),
+             "rollout/response_length": float(np.mean([len(r.completion_ids) for g in groups for r in g[1]])),
+             "rollout/truncated_frac": float(np.mean([r.truncated for g in groups for r in g[1]]))}
+    names = sorted({name for g in groups for name in g[3]})
+    for name in names:
+        stats[f"reward/{name}"] = float(np.mean([v for g in groups for v in g[3].get(name, [])]))
+    accuracy = [stats[f"reward/{n}"] for n in names if "accuracy" in n and "/" not in n]
+    if accuracy:
+        stats["train/accuracy"] = accuracy[0]
+    return stats
+
+
+@register_producer("rl", provides=RL_FIELDS)
+def rl_producer(ctx: StageContext) -> RLProducer:
+    """On-policy RL on a prompt dataset (GRPO family, on-policy distillation with a teacher)."""
+    return RLProducer(ctx)
+
+
+@register_producer("distill", provides=RL_FIELDS)
+def distill_producer(ctx: StageContext) -> RLProducer:
+    """On-policy distillation on a prompt dataset: the student samples, the teacher (rl.teacher) scores."""
+    if not ctx.cfg.rl.teacher:
+        raise ValueError("stage 'distill' needs rl.teacher (a model folder or 'package.module:function')")
+    return RLProducer(ctx)

@@ -1,4 +1,7 @@
-"""One training loop on accelerate. Stages differ only in their data producer and objective.
+"""One training loop on accelerate for every stage. A stage is a registered producer (sft, rl, distill, mix, env, or a
+plugin's) plus an objective composition (:class:`mmsft.objectives.Objective`); the trainer checks at start-up that
+every TokenBatch field the objective requires is provided by the producer, builds only the scorers (old policy,
+reference, teacher) that something declares a need for, and passes every provided field through.
 
 Per optimizer step: the producer yields this process's micro-batches; the step's token and sequence counts are
 summed over micro-batches and processes (:class:`StepNormalizer`) so aggregation is invariant to gradient accumulation
@@ -19,23 +22,21 @@ from typing import Any
 
 import torch
 
-from mmsft.config import RunConfig, save_config
+from mmsft.config import ConfigError, RunConfig, build_args, save_config
 from mmsft.data.loaders import load_dataset
 from mmsft.data.media import MediaBudget
 from mmsft.models.loading import build_adapter
 from mmsft.models.policy import Policy
-from mmsft.objectives import StepNormalizer, TokenBatch, get_loss
-from mmsft.objectives.policy_losses import extra_fields
+from mmsft.objectives import KLTerm, Objective, StepNormalizer, TokenBatch, get_advantage, get_loss
+from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
+from mmsft.plugins import load_plugins
 from mmsft.train.checkpoint import load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
-from mmsft.train.producers import SFTProducer
+from mmsft.train.stage import TRAINER_FIELDS, StageContext, producer_entry
 
-STAGE_FIELDS = {
-    "sft": frozenset({"logp", "token_weights", "entropy"}),
-    "rl": frozenset({"logp", "old_logp", "ref_logp", "teacher_logp", "advantages", "entropy", "group_id"}),
-}
+ON_POLICY_FIELDS = frozenset({"old_logp", "advantages"})
 
 
 class TrainingError(RuntimeError):
@@ -57,6 +58,22 @@ def media_budget(cfg: RunConfig) -> MediaBudget:
                        video_min_frames=d.video_min_frames, video_max_frames=d.video_max_frames)
 
 
+def build_objective(cfg: RunConfig) -> Objective:
+    """The configured loss with its own arguments, KL term and entropy bonus."""
+    o = cfg.objective
+    return Objective(o.name, build_args(get_loss(o.name), o.args, "objective.args"), agg_mode=o.loss_agg_mode,
+                     kl=KLTerm(o.kl.coef, o.kl.estimator, o.kl.placement), entropy_coef=o.entropy_coef)
+
+
+def scorer_needs(cfg: RunConfig, needed: set[str], on_policy: bool) -> dict[str, bool]:
+    """Which frozen scorers the objective and the advantage estimator declare a need for."""
+    advantage = set(get_advantage(cfg.rl.advantage).requires) if on_policy else set()
+    kl_in_reward = on_policy and cfg.objective.kl.coef > 0 and cfg.objective.kl.placement == "reward"
+    return {"old": on_policy, "ref": "ref_logp" in needed or kl_in_reward,
+            "teacher": "teacher_logp" in needed or "teacher_logp" in advantage,
+            "teacher_dist": "teacher_dist" in needed}
+
+
 def _mixed_precision(choice: str) -> str:
     if choice != "auto":
         return choice
@@ -65,17 +82,24 @@ def _mixed_precision(choice: str) -> str:
 
 class Trainer:
     def __init__(self, cfg: RunConfig) -> None:
+        load_plugins(cfg.plugins)
+        self.producer_entry = producer_entry(cfg.stage)
         if not cfg.model.name_or_path:
-            raise ValueError("config key 'model.name_or_path' is required (a model folder or hub id)")
-        if not cfg.data.train_path:
-            raise ValueError("config key 'data.train_path' is required (a JSONL file or save_to_disk folder)")
+            raise ConfigError("config key 'model.name_or_path' is required (a model folder or hub id)")
+        if self.producer_entry.meta.get("needs_dataset", True) and not cfg.data.train_path:
+            raise ConfigError(f"config key 'data.train_path' is required by stage {cfg.stage!r} (a JSONL file or "
+                              "save_to_disk folder)")
         self.cfg = cfg
-        self.loss_entry = get_loss(cfg.objective.name)
-        self.needed = set(self.loss_entry.requires) | extra_fields(cfg.objective)
-        unsupported = self.needed - STAGE_FIELDS[cfg.stage]
-        if unsupported:
-            raise ValueError(f"objective {cfg.objective.name!r} needs {sorted(unsupported)}, which stage "
-                             f"{cfg.stage!r} does not produce")
+        self.objective = build_objective(cfg)
+        self.needed = set(self.objective.requires)
+        provides = set(self.producer_entry.requires)
+        missing = self.needed - provides - TRAINER_FIELDS
+        if missing:
+            field = sorted(missing)[0]
+            raise ConfigError(f"objective {cfg.objective.name!r} needs the TokenBatch field {field!r}"
+                              f"{' (and ' + ', '.join(sorted(missing)[1:]) + ')' if len(missing) > 1 else ''}, which "
+                              f"stage {cfg.stage!r} does not provide (it provides {sorted(provides) or 'nothing extra'})")
+        self.on_policy = bool(ON_POLICY_FIELDS & provides)
 
     # ------------------------------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -98,29 +122,26 @@ class Trainer:
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
         self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
                                      max_length=cfg.data.max_length, overlong=cfg.data.overlong)
-        self.train_samples = load_dataset(cfg.data.train_path)
+        self.train_samples = load_dataset(cfg.data.train_path) if cfg.data.train_path else []
         self.eval_samples = load_dataset(cfg.data.eval_path) if cfg.data.eval_path else []
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
         self.vocab_subset = self.adapter.vocab_subset()
-        self.temperature = cfg.rl.temperature if cfg.stage == "rl" and cfg.rl.temperature > 0 else 1.0
+        if self.vocab_subset is not None:
+            self.vocab_subset = self.vocab_subset.to(self.accelerator.device)
+        self.temperature = cfg.rl.temperature if self.on_policy and cfg.rl.temperature > 0 else 1.0
         policy = Policy(self.loaded.model, chunk_size=cfg.model.logprob_chunk_size)
-        if cfg.stage == "rl":
-            from mmsft.train.rl_setup import build_rl_producer
+        self._policy_module = policy
+        from mmsft.train.scorers import build_scorers
 
-            self.producer = build_rl_producer(self, policy)
-            per_epoch = max(1, len(self.train_samples) // cfg.rl.prompts_per_step) * self.producer.steps_per_rollout()
-        else:
-            self.producer = SFTProducer(self.train_samples, self.adapter, cfg.train.micro_batch_size,
-                                        cfg.train.grad_accum, cfg.train.seed, cfg.data.shuffle,
-                                        self.accelerator.process_index, self.accelerator.num_processes)
-            per_epoch = self.producer.steps_per_epoch()
+        needs = scorer_needs(cfg, self.needed, self.on_policy)
+        self.scorers = build_scorers(self, policy, needs["old"], needs["ref"], needs["teacher"], needs["teacher_dist"])
+        self.producer = self.producer_entry.fn(self.stage_context())
+        per_epoch = self.producer.steps_per_epoch()
         self.total_steps = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * per_epoch))
         optimizer = build_optimizer(policy, cfg.optim)
         self.scheduler = build_scheduler(optimizer, cfg.optim, self.total_steps)
         self.policy, self.optimizer = self.accelerator.prepare(policy, optimizer)
-        if self.vocab_subset is not None:
-            self.vocab_subset = self.vocab_subset.to(self.accelerator.device)
         self.start_step = 0
         if self.checkpoint is not None:
             self._restore(self.checkpoint)
@@ -133,19 +154,29 @@ class Trainer:
         self.producer.load_state_dict(state["producer"])
         self.start_step = int(state["step"])
 
+    def stage_context(self) -> StageContext:
+        return StageContext(cfg=self.cfg, adapter=self.adapter, policy=self._policy_module,
+                            scorers=getattr(self, "scorers", None), needed=self.needed, run_dir=self.run_dir,
+                            rank=self.accelerator.process_index, world_size=self.accelerator.num_processes,
+                            device=self.accelerator.device, samples=self.train_samples, vocab_subset=self.vocab_subset,
+                            loaded=self.loaded)
+
     @property
     def model(self) -> Any:
         return self.accelerator.unwrap_model(self.policy).model
 
     # ------------------------------------------------------------------------------------------------------------
     def _normalizer(self, batches: list) -> StepNormalizer:
-        local = StepNormalizer.combine([b.loss_mask for b in batches])
+        return self._reduce_normalizer(StepNormalizer.combine([b.loss_mask for b in batches]))
+
+    def _reduce_normalizer(self, local: StepNormalizer) -> StepNormalizer:
+        """Sum token / sequence counts and take the longest response over every data-parallel rank."""
         counts = torch.tensor([local.num_tokens, local.num_seqs], device=self.accelerator.device, dtype=torch.float64)
         longest = torch.tensor([local.max_len], device=self.accelerator.device, dtype=torch.float64)
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.reduce(counts, reduction="sum")
             longest = self.accelerator.gather(longest).max().reshape(1)
-        cap = self.cfg.objective.max_len_norm or (self.cfg.rl.max_new_tokens if self.cfg.stage == "rl" else 0)
+        cap = self.cfg.objective.max_len_norm or (self.cfg.rl.max_new_tokens if self.on_policy else 0)
         max_len = float(cap or longest.item())
         return StepNormalizer(float(counts[0]), float(counts[1]), max_len, self.accelerator.num_processes)
 
@@ -153,7 +184,9 @@ class Trainer:
         started = time.perf_counter()
         batches = self.producer.next_step()
         norm = self._normalizer(batches)
+        row_norms = self._row_normalizers(batches)
         with_entropy = "entropy" in self.needed
+        with_dist = "logp_dist" in self.needed
         total_loss, tokens, supervised, sums = 0.0, 0, 0.0, {}
         for index, batch in enumerate(batches):
             batch = batch.to(self.accelerator.device)
@@ -161,9 +194,9 @@ class Trainer:
             context = self.accelerator.no_sync(self.policy) if not last else contextlib.nullcontext()
             with context, self.accelerator.autocast():
                 out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset,
-                                  temperature=self.temperature)
-                token_batch = self._token_batch(out, batch, norm)
-                loss, metrics = self.loss_entry.fn(token_batch, self.cfg.objective)
+                                  temperature=self.temperature, with_dist=with_dist)
+                token_batch = self._token_batch(out, batch, norm, step, row_norms)
+                loss, metrics = self.objective(token_batch)
                 if not torch.isfinite(loss):
                     raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
                 self.accelerator.backward(loss)
@@ -190,12 +223,25 @@ class Trainer:
         record.update(self.producer.pop_metrics())
         return record
 
-    def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer) -> TokenBatch:
-        fields = dict(batch.fields)
+    def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer, step: int,
+                     row_norms: dict[str, StepNormalizer]) -> TokenBatch:
+        fields = {k: v for k, v in batch.fields.items() if k in TOKEN_BATCH_FIELDS}
         if "old_logp" in self.needed and "old_logp" not in fields:
             fields["old_logp"] = out.logp.detach()  # on-policy: one update per rollout batch, ratio 1
         return TokenBatch(logp=out.logp, loss_mask=batch.loss_mask, normalizer=norm, entropy=out.entropy,
-                          **{k: v for k, v in fields.items() if k in STAGE_FIELDS["rl"]})
+                          logp_dist=getattr(out, "dist", None), step=step, total_steps=self.total_steps,
+                          row_normalizers=row_norms, **fields)
+
+    def _row_normalizers(self, batches: list) -> dict[str, StepNormalizer]:
+        """Step-wide counts over expert rows and over on-policy rows separately (mixed batches, e.g. CHORD)."""
+        if not all("expert_mask" in b.fields for b in batches):
+            return {}
+        out = {}
+        for name, pick in (("expert", True), ("policy", False)):
+            masks = [b.loss_mask & (b.fields["expert_mask"].to(torch.bool) == pick).view(-1, 1).to(b.loss_mask.device)
+                     for b in batches]
+            out[name] = self._reduce_normalizer(StepNormalizer.combine(masks))
+        return out
 
     def _at_boundary(self) -> bool:
         """Checkpoints are taken between rollout batches, so a resumed RL run regenerates nothing twice."""

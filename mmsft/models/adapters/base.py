@@ -32,6 +32,7 @@ class Encoded:
     loss_mask: torch.Tensor  # (L,) bool, True on supervised tokens
     mm: dict[str, torch.Tensor] = field(default_factory=dict)
     truncated: bool = False
+    token_weights: torch.Tensor | None = None  # one weight per supervised token (from the data), or None
 
     def __len__(self) -> int:
         return int(self.input_ids.numel())

@@ -1,0 +1,73 @@
+"""An objective as a composition: one registered loss with its own arguments, plus the regularisers every loss can
+carry — a KL term to the reference policy (as a loss; KL-in-reward is applied by the advantage side) and an entropy
+bonus — all aggregated by the same :func:`agg_loss` over the whole optimizer step (Trinity-RFT's ``AlgorithmType``
+composition, see ../shared/reference/anchors_frameworks.md §2b).
+
+The composition declares every :class:`TokenBatch` field it reads (``requires``), so the trainer builds only the
+scorers that are needed and checks at start-up that a producer provides each field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mmsft.objectives.batch import TokenBatch
+from mmsft.objectives.policy_losses import masked_mean
+from mmsft.objectives.registry import args_type, get_kl, get_loss
+
+
+@dataclass
+class KLTerm:
+    coef: float = 0.0
+    estimator: str = "k3"
+    placement: str = "loss"  # loss | reward
+
+    @property
+    def as_loss(self) -> bool:
+        return self.coef > 0 and self.placement == "loss"
+
+    @property
+    def in_reward(self) -> bool:
+        return self.coef > 0 and self.placement == "reward"
+
+
+class Objective:
+    """``objective(batch) -> (loss, metrics)``: loss(args) + β·KL(π‖π_ref) − c_H·H(π)."""
+
+    def __init__(self, loss: str, args: Any = None, agg_mode: str = "token-mean", kl: KLTerm | None = None,
+                 entropy_coef: float = 0.0) -> None:
+        self.entry = get_loss(loss)
+        self.args = args if args is not None else args_type(self.entry)()
+        self.agg_mode = agg_mode
+        self.kl = kl or KLTerm()
+        if self.kl.coef > 0:
+            get_kl(self.kl.estimator)  # fail at construction on an unknown estimator
+        self.entropy_coef = entropy_coef
+
+    @property
+    def requires(self) -> frozenset[str]:
+        fields = set(self.entry.requires)
+        if self.kl.as_loss:
+            fields.add("ref_logp")
+        if self.entropy_coef > 0:
+            fields.add("entropy")
+        return frozenset(fields)
+
+    def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        batch.agg_mode = self.agg_mode
+        loss, metrics = self.entry.fn(batch, self.args)
+        metrics = dict(metrics)
+        if self.kl.as_loss:
+            batch.require("ref_logp")
+            kl = get_kl(self.kl.estimator).fn(batch.logp, batch.ref_logp)
+            loss = loss + self.kl.coef * batch.aggregate(kl)
+            metrics["kl"] = masked_mean(kl, batch.loss_mask)
+        if self.entropy_coef > 0:
+            batch.require("entropy")
+            loss = loss - self.entropy_coef * batch.aggregate(batch.entropy)
+        if batch.entropy is not None:
+            metrics["entropy"] = masked_mean(batch.entropy, batch.loss_mask)
+        return loss, metrics
