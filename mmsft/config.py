@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from mmsft.rollout.env_config import EnvConfig
+
 
 class ConfigError(ValueError):
     """A bad config key or value; the message names the key and what was expected."""
@@ -190,6 +192,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "Optimizer and schedule."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Loop, checkpoints, logging."})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "Generation-based evaluation."})
+    env: EnvConfig = field(default_factory=EnvConfig, metadata={"help": "Agent loop of an environment task (with task)."})
 
 
 # ---------------------------------------------------------------------------------------------------------------

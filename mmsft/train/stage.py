@@ -80,7 +80,7 @@ def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool 
 
 
 def _builtin() -> None:
-    from mmsft.train import mix_producer, producers, rl_producer  # noqa: F401  (register sft, rl, distill, mix)
+    from mmsft.train import env_producer, mix_producer, producers, rl_producer  # noqa: F401  (sft, rl, distill, mix, env)
 
 
 _builtin_loaded = False

@@ -275,6 +275,11 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         from mmsft.eval.generation import accuracy_by, evaluate_accuracy
 
+        if hasattr(self.producer, "evaluate") and self.is_main:  # environment tasks: held-out episodes
+            self.policy.eval()
+            metrics = self.producer.evaluate()
+            self.policy.train()
+            return metrics
         if not self.eval_samples or not self.is_main:
             return {}
         self.policy.eval()
