@@ -138,10 +138,11 @@ class AgentLoop:
         self.split_name = split_name
         self._envs: dict[int, BatchedEnv] = {}
         self.spec = task.generation()
-        if self.spec.vocab_subset is None and adapter.vocab_subset() is not None:
-            self.spec.vocab_subset = tuple(int(i) for i in adapter.vocab_subset().tolist())
-        subset = self.spec.vocab_subset
-        self._subset_index: dict[int, int] = {t: k for k, t in enumerate(subset)} if subset is not None else {}
+        scored = adapter.vocab_subset()
+        if scored is not None and (self.spec.vocab_subset is None or not set(self.spec.vocab_subset) <= set(scored.tolist())):
+            raise ValueError(f"task {task.name!r} samples outside the adapter's vocab_subset ({len(scored)} ids) that "
+                             "the trainer scores; constrain generation to it (GenerationSpec.vocab_subset)")
+        self._subset_index: dict[int, int] = {int(t): k for k, t in enumerate(scored.tolist())} if scored is not None else {}
 
     def env(self, num_envs: int) -> BatchedEnv:
         if num_envs not in self._envs:

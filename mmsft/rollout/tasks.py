@@ -106,8 +106,10 @@ class EnvTask(ABC):
 
     # ---- turns ------------------------------------------------------------------------------------------------
     def generation(self) -> GenerationSpec:
-        """Generation settings of a turn; text tasks use ``env.max_new_tokens_per_turn``."""
-        return GenerationSpec(max_new_tokens=self.cfg.max_new_tokens_per_turn or 64)
+        """Generation settings of a turn: ``env.max_new_tokens_per_turn`` tokens, constrained as the adapter declares
+        (:meth:`ModalityAdapter.sampling_constraints`; a VLA task overrides the token count)."""
+        subset, allow_stop = self.adapter.sampling_constraints()
+        return GenerationSpec(self.cfg.max_new_tokens_per_turn or 64, subset, allow_stop)
 
     @abstractmethod
     def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],

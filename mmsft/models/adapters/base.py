@@ -188,6 +188,12 @@ class ModalityAdapter(ABC):
         """Restricted vocabulary for log-probs (VLA action bins), or None for the full vocabulary."""
         return None
 
+    def sampling_constraints(self) -> tuple[tuple[int, ...] | None, bool]:
+        """``(vocab_subset, allow_stop)`` for generation: the ids sampling is restricted to (None: all) and whether a
+        stop token may end a completion (the rollout engine's ``SamplingParams`` fields)."""
+        subset = self.vocab_subset()
+        return (None, True) if subset is None else (tuple(int(i) for i in subset.tolist()), True)
+
 
 def response_text(template_full: str, template_prompt: str, eos_token: str, where: str) -> str:
     """The assistant turn as rendered by the chat template, up to and including its end-of-turn token."""
