@@ -254,3 +254,26 @@ def test_unknown_task_and_bad_task_args_name_the_problem(text_policy):
     with pytest.raises(ValueError, match=r"task_args \['grid'\] are not understood by task 'sokoban'"):
         make_task("sokoban", EnvConfig(task_args={"grid": 5}), adapter)
     assert "sokoban" in ENV_TASKS and "general_points" in ENV_TASKS
+
+
+def test_vgrp_multi_turn_retries_until_correct(text_policy):
+    import tasks.vgrp.env_task  # noqa: F401  (registers vgrp and vgrp-<puzzle>)
+    from tasks.vgrp.prompts import build_target
+
+    _, adapter = text_policy
+    cfg = EnvConfig(mode="multi_turn", max_turns=3, observation="text", max_new_tokens_per_turn=256)
+    task = make_task("vgrp-sudoku", cfg, adapter)
+    loop = AgentLoop(task, adapter, None, cfg, max_length=8192)
+    env = loop.env(2)
+
+    def script(slot: int, turn: int) -> str:
+        if turn == 0 and slot == 0:
+            return "no grid here"
+        game = env.envs[slot]
+        return build_target(game.instance, game.instance.solution)
+
+    loop.engine = ScriptedEngine(adapter, script)
+    episodes = loop.run([task.level_seed("test", 0)], 2)
+    assert [len(e.turns) for e in episodes] == [2, 1] and all(e.success for e in episodes)
+    assert episodes[0].turns[0].outcome == "no_json" and "Try again" in episodes[0].turns[1].prompt
+    assert episodes[0].turns[1].reward == 1.0 and episodes[0].turns[0].reward == 0.0

@@ -14,11 +14,14 @@ first ``50 − heldout_init_states`` stored init states; the ``val`` / ``test`` 
 
 With ``teacher_sigma_bins > 0`` the bridge runs the scripted oracle (:mod:`envs.libero.oracle`, privileged object
 poses) on every observed state and records its action as a teacher distribution over the bins
-(:mod:`tasks.libero.teacher`), for on-policy distillation (``rl.advantage: opd``) or exact reverse KL.
+(:mod:`tasks.libero.teacher`), for on-policy distillation (``rl.advantage: opd``) or exact reverse KL. With
+``oracle_shaping = c > 0`` every turn's reward also gets ``−c · mean |a − a_oracle|`` (mean over the chunk's action
+dimensions): a dense shaping term from the same privileged oracle, for GRPO on tasks whose sparse success reward is
+all zeros early in training.
 
 ``task_args``: ``suite`` (libero_spatial), ``task_ids`` (all ten), ``camera`` (agentview), ``image_size`` (128),
 ``render`` (fast), ``chunk`` (1), ``heldout_init_states`` (10), ``teacher_sigma_bins`` (0: no teacher),
-``step_timeout`` (120 s), ``reset_timeout`` (600 s).
+``oracle_shaping`` (0), ``step_timeout`` (120 s), ``reset_timeout`` (600 s).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from tasks.libero.teacher import OracleBinTeacher
 NUM_INIT_STATES = 50  # stored init states per LIBERO task (the benchmark protocol)
 _DEFAULTS: dict[str, Any] = {"suite": "libero_spatial", "task_ids": list(range(10)), "camera": "agentview",
                              "image_size": 128, "render": "fast", "chunk": 1, "heldout_init_states": 10,
-                             "teacher_sigma_bins": 0.0, "step_timeout": 120.0, "reset_timeout": 600.0}
+                             "teacher_sigma_bins": 0.0, "oracle_shaping": 0.0, "step_timeout": 120.0, "reset_timeout": 600.0}
 
 
 def hold_action() -> np.ndarray:
@@ -69,6 +72,10 @@ class LiberoTask(EnvTask):
         self.heldout_states = list(range(NUM_INIT_STATES - held, NUM_INIT_STATES))
         sigma = float(self.args["teacher_sigma_bins"])
         self.teacher = OracleBinTeacher(adapter.action_tokenizer, sigma) if sigma > 0 else None
+        self.shaping = float(self.args["oracle_shaping"])
+        if self.shaping < 0:
+            raise ValueError(f"env.task_args.oracle_shaping={self.shaping}: expected >= 0")
+        self.uses_oracle = self.teacher is not None or self.shaping > 0
         self._oracles: list[Any] = []
         self._oracle_actions: dict[int, np.ndarray] = {}
 
@@ -78,7 +85,7 @@ class LiberoTask(EnvTask):
 
         a = self.args
         env_kwargs = {"suite": a["suite"], "image_size": int(a["image_size"]), "cameras": (a["camera"],),
-                      "render": a["render"], "privileged": self.teacher is not None}
+                      "render": a["render"], "privileged": self.uses_oracle}
         vec = LiberoVectorEnv(num_envs, env_kwargs=env_kwargs, step_timeout=float(a["step_timeout"]),
                               reset_timeout=float(a["reset_timeout"]))
         return LiberoBatch(vec, self.episode_of)
@@ -93,7 +100,7 @@ class LiberoTask(EnvTask):
         return seed // 1000, seed % 1000
 
     def begin_episodes(self, env: BatchedEnv, observations: list, infos: list) -> None:
-        if self.teacher is not None:
+        if self.uses_oracle:
             from envs.libero.oracle import ScriptedOracle
 
             self._oracles = [ScriptedOracle() for _ in observations]
@@ -106,7 +113,7 @@ class LiberoTask(EnvTask):
 
     def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],
                 turn: int) -> TurnPrompt:
-        if self.teacher is not None:
+        if self.uses_oracle:
             self._oracle_actions[slot] = np.asarray(self._oracles[slot](observation, info), dtype=np.float64)
         instruction = str(observation.get("instruction") or info.get("instruction", "")).strip().rstrip(".").lower()
         image = observation["images"][self.args["camera"]]
@@ -121,7 +128,11 @@ class LiberoTask(EnvTask):
             actions = self.adapter.decode_actions(ids.reshape(-1, dim))
         except ValueError as exc:
             return TurnAction([hold_action()], "not_action_tokens", summary=str(exc)[:200])
-        return TurnAction([a.astype(np.float32) for a in actions], summary=np.round(actions, 3).tolist())
+        shaping = 0.0
+        if self.shaping > 0:
+            shaping = -self.shaping * float(np.abs(actions - self._oracle_actions[slot][None, :]).mean())
+        return TurnAction([a.astype(np.float32) for a in actions], penalty=shaping,
+                          summary=np.round(actions, 3).tolist())
 
     def teacher_logprobs(self, slot: int, output: GeneratedTurn) -> Any:
         if self.teacher is None:
