@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mmsft.config_base import ConfigError
 from mmsft.registry import Registry, RegistryError
 
 ALGORITHMS: Registry = Registry("algorithm preset")
@@ -90,7 +91,5 @@ def preset(name: str) -> dict[str, Any]:
     try:
         values = copy.deepcopy(ALGORITHMS.get(name).fn)
     except RegistryError as exc:
-        from mmsft.config import ConfigError
-
         raise ConfigError(f"config key 'algorithm': {exc}") from None
     return {"algorithm": name, **values}

@@ -1,13 +1,14 @@
 """The ``mmsft`` command line.
 
-Core subcommands (``train``, ``eval``, ``models build-tiny``) live in :mod:`mmsft`. Subcommands that belong to a
-task (puzzle data building, LIBERO evaluation and data collection) are contributed by modules under ``tasks/``;
-they are listed in :data:`TASK_COMMANDS` and each such module exposes two functions::
+Core subcommands (``train``, ``eval``, ``run``, ``models build-tiny``, ``demo``) live in :mod:`mmsft`. Subcommands that
+belong to a task (puzzle data building, LIBERO evaluation and data collection, studies) are contributed by plugins —
+the ``mmsft.plugins`` entry points declared by task packages — through their ``COMMANDS`` mapping
+(:func:`mmsft.plugins.plugin_commands`); ``mmsft`` never names a task module. Each command module exposes::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
-Those modules import only the standard library at module level; heavy imports (torch, mujoco, ...) happen inside
+Command modules import only the standard library at module level; heavy imports (torch, mujoco, ...) happen inside
 ``run`` so that ``mmsft --help`` is fast and optional extras are needed only by the command that uses them.
 """
 
@@ -18,15 +19,7 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
-# (command path) -> (module, one-line help)
-TASK_COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("data", "build"): ("tasks.puzzles.cli_build", "Build SFT datasets (JSONL + PNG) from the puzzle worlds' solvers."),
-    ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
-    ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
-    ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
-    ("study", "cls-rl"): ("tasks.image_classification.cli_study",
-                          "Few-shot classification study: zero-shot vs SFT vs CLS-RL vs No-Thinking-CLS-RL."),
-}
+from mmsft.plugins import plugin_commands
 
 
 def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
@@ -34,6 +27,7 @@ def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
         ("train",): ("mmsft.commands.train", "Train a model: mmsft train CONFIG.yaml key=value ..."),
         ("eval",): ("mmsft.commands.evaluate", "Evaluate a model on a dataset: mmsft eval CONFIG.yaml key=value ..."),
         ("models", "build-tiny"): ("mmsft.commands.build_tiny", "Write a tiny offline model folder (text, qwen2-vl, qwen2.5-vl, vla)."),
+        ("run",): ("mmsft.commands.run", "Run a multi-stage pipeline with evaluations after every stage: mmsft run PIPELINE.yaml"),
         ("demo",): ("mmsft.commands.demo", "The embedded default job: tiny VLM, generated image+video QA, eval/train/eval."),
     }
 
@@ -45,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    commands = {**_core_commands(), **TASK_COMMANDS}
+    commands = {**plugin_commands(), **_core_commands()}
     for path, (module_name, help_text) in sorted(commands.items()):
         container = top
         for depth, name in enumerate(path[:-1]):
@@ -76,14 +70,37 @@ def _unavailable(command: str, module_name: str, exc: ImportError) -> Callable[[
     return run
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command] if getattr(args, "command", None) else []
+    while words and getattr(args, f"{words[-1]}_command", None):
+        words.append(getattr(args, f"{words[-1]}_command"))
+    return " ".join(["mmsft", *words])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
-    if run is None:
-        (getattr(args, "_group_parser", None) or parser).print_help()
-        return 0 if args.command is None else 2
-    return int(run(args) or 0)
+    """Run a command. A bad-input error (see :mod:`mmsft.errors`) prints ``mmsft <command>: error: <message>`` on
+    one line and returns 2; ``--debug`` (anywhere on the line) re-raises it with its traceback."""
+    from mmsft.errors import EXIT_CODE, one_line, user_error_types
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:cut]
+    argv = [a for i, a in enumerate(argv) if not (i < cut and a == "--debug")]
+    args = argparse.Namespace()
+    try:
+        parser = build_parser()
+        parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also after the command)")
+        args = parser.parse_args(argv)
+        run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+        if run is None:
+            (getattr(args, "_group_parser", None) or parser).print_help()
+            return 0 if args.command is None else 2
+        return int(run(args) or 0)
+    except user_error_types() as exc:
+        if debug:
+            raise
+        print(f"{_command_name(args)}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

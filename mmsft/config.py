@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mmsft.config_base import (  # noqa: F401  (re-exported: the public config API lives here)
+    ConfigError,
+    _apply,
+    _choices,
+    _f,
+    _nearest,
+    bounds_text,
+    coerce_value,
+    parse_overrides,
+    validate,
+)
 from mmsft.rollout.env_config import EnvConfig
-
-
-class ConfigError(ValueError):
-    """A bad config key or value; the message names the key and what was expected."""
-
-
-def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
-    meta = {"help": help, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: default.copy(), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -38,15 +36,15 @@ class ModelConfig:
     attn_implementation: str = _f("", "sdpa, eager, flash_attention_2, ... (empty: transformers' default).")
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
     trust_remote_code: bool = _f(False, "Allow custom modelling code from the model folder.")
-    logprob_chunk_size: int = _f(1024, "Tokens per LM-head chunk when computing log-probs (bounds logits memory).")
+    logprob_chunk_size: int = _f(1024, "Tokens per LM-head chunk when computing log-probs (bounds logits memory).", ge=1)
 
 
 @dataclass
 class LoraConfig:
     enabled: bool = _f(False, "Train LoRA adapters (peft) instead of all weights.")
-    r: int = _f(16, "LoRA rank.")
-    alpha: int = _f(32, "LoRA alpha.")
-    dropout: float = _f(0.0, "LoRA dropout.")
+    r: int = _f(16, "LoRA rank.", ge=1)
+    alpha: int = _f(32, "LoRA alpha.", ge=1)
+    dropout: float = _f(0.0, "LoRA dropout.", ge=0, lt=1)
     target_modules: str = _f("all-linear", "Comma-separated module names, or all-linear.")
 
 
@@ -54,24 +52,34 @@ class LoraConfig:
 class DataConfig:
     train_path: str = _f("", "Training JSONL file or datasets.save_to_disk folder (mmsft schema).")
     eval_path: str = _f("", "Held-out JSONL / folder for evaluation (optional).")
-    max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).")
+    max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).", ge=1)
     overlong: str = _f("drop", "Samples over max_length: drop (counted, logged), truncate the response, or error.",
                        ("drop", "truncate", "error"))
     padding_side: str = _f("right", "Padding side of training batches (results are identical either way).", ("left", "right"))
     shuffle: bool = _f(True, "Shuffle every epoch (seeded; resume continues the same order).")
-    image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.")
-    image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.")
-    video_fps: float = _f(2.0, "Frames sampled per second of video.")
-    video_min_frames: int = _f(2, "Minimum sampled frames per video.")
-    video_max_frames: int = _f(16, "Maximum sampled frames per video.")
-    video_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per video frame.")
-    video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.")
+    image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.", ge=1, le="image_max_pixels")
+    image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.", ge=1)
+    video_fps: float = _f(2.0, "Frames sampled per second of video.", gt=0)
+    video_min_frames: int = _f(2, "Minimum sampled frames per video.", ge=1, le="video_max_frames")
+    video_max_frames: int = _f(16, "Maximum sampled frames per video.", ge=1)
+    video_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per video frame.", ge=1, le="video_max_pixels")
+    video_max_pixels: int = _f(128 * 28 * 28, "Maximum pixels per video frame.", ge=1)
+    media_roots: list[str] = _f([], "Extra folders media paths may point into (a list, or comma-separated); the JSONL's "
+                                "own folder (a saved dataset's folder) is always allowed.")
+    allow_any_media_path: bool = _f(False, "Open media paths anywhere (absolute, ../, file://, symlinks out of the "
+                                           "data root); off: such paths are an error naming the row.")
+
+
+def _kl_choices() -> tuple[str, ...]:
+    from mmsft.objectives import KL_ESTIMATORS
+
+    return tuple(KL_ESTIMATORS.names())
 
 
 @dataclass
 class KLConfig:
-    coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).")
-    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", ("k1", "k2", "k3", "abs"))
+    coef: float = _f(0.0, "β of the KL(π‖π_ref) term (0: no reference model is loaded).", ge=0)
+    estimator: str = _f("k3", "Per-token KL estimator (registry KL_ESTIMATORS).", _kl_choices)
     placement: str = _f("loss", "KL as a loss term, or subtracted from the reward (k1 recommended there).",
                         ("loss", "reward"))
 
@@ -84,19 +92,19 @@ class ObjectiveConfig:
                         "`mmsft train --help-config` lists them per loss.")
     loss_agg_mode: str = _f("token-mean", "Aggregation over the whole optimizer step.",
                             ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"))
-    max_len_norm: int = _f(0, "T_max for seq-mean-token-sum-norm (0: longest response in the step).")
+    max_len_norm: int = _f(0, "T_max for seq-mean-token-sum-norm (0: longest response in the step).", ge=0)
     kl: KLConfig = field(default_factory=KLConfig, metadata={"help": "KL-to-reference term (any loss)."})
-    entropy_coef: float = _f(0.0, "Entropy bonus coefficient (computes token entropies when > 0).")
+    entropy_coef: float = _f(0.0, "Entropy bonus coefficient (computes token entropies when > 0).", ge=0)
 
 
 @dataclass
 class RLConfig:
-    group_size: int = _f(4, "Completions sampled per prompt (the GRPO group G).")
-    prompts_per_step: int = _f(8, "Prompts per rollout batch (all processes together).")
-    max_new_tokens: int = _f(64, "Generation cap per completion.")
-    temperature: float = _f(1.0, "Sampling temperature (also applied to the trainer's log-probs).")
-    top_p: float = _f(1.0, "Nucleus sampling threshold.")
-    top_k: int = _f(0, "Top-k sampling (0 disables).")
+    group_size: int = _f(4, "Completions sampled per prompt (the GRPO group G).", ge=1)
+    prompts_per_step: int = _f(8, "Prompts per rollout batch (all processes together).", ge=1)
+    max_new_tokens: int = _f(64, "Generation cap per completion.", ge=1)
+    temperature: float = _f(1.0, "Sampling temperature (also applied to the trainer's log-probs).", ge=0)
+    top_p: float = _f(1.0, "Nucleus sampling threshold.", gt=0, le=1)
+    top_k: int = _f(0, "Top-k sampling (0 disables).", ge=0)
     stop_strings: str = _f("", "Comma-separated strings that end a completion.")
     rewards: str = _f("", "Comma-separated rewards: registered names or 'package.module:function'.")
     reward_weights: str = _f("", "Comma-separated weights, one per reward (empty: all 1).")
@@ -105,59 +113,59 @@ class RLConfig:
     advantage_args: dict = _f({}, "The advantage estimator's own arguments (e.g. eps for grpo, coef for opd).")
     teacher: str = _f("", "Teacher for distillation: a model folder / hub id sharing the student's tokenizer, or "
                           "'package.module:function' returning a scorer (e.g. a callable teacher over action bins).")
-    ppo_epochs: int = _f(1, "Passes over each rollout batch.")
-    mini_batches: int = _f(1, "Optimizer steps per rollout batch and epoch.")
+    ppo_epochs: int = _f(1, "Passes over each rollout batch.", ge=1)
+    mini_batches: int = _f(1, "Optimizer steps per rollout batch and epoch.", ge=1)
     dynamic_sampling: bool = _f(False, "Sampling filter: drop groups whose rewards have zero std and refill (DAPO).")
-    max_resample: int = _f(3, "Extra generation rounds dynamic sampling may spend to refill the batch.")
+    max_resample: int = _f(3, "Extra generation rounds dynamic sampling may spend to refill the batch.", ge=0)
     overlong_filter: bool = _f(False, "Mask truncated completions (hit max_new_tokens) out of the loss.")
     soft_overlong_cache: int = _f(0, "DAPO soft overlong punishment window L_cache in tokens (0 disables; -1: "
-                                     "max_new_tokens // 5, the paper's 4096 of 20480).")
-    soft_overlong_penalty: float = _f(1.0, "Maximum soft overlong punishment.")
-    generation_batch_size: int = _f(64, "Sequences per generate call.")
-    log_completions: int = _f(4, "Completions per step written to <run>/rollouts/.")
+                                     "max_new_tokens // 5, the paper's 4096 of 20480).", ge=-1)
+    soft_overlong_penalty: float = _f(1.0, "Maximum soft overlong punishment.", ge=0)
+    generation_batch_size: int = _f(64, "Sequences per generate call.", ge=1)
+    log_completions: int = _f(4, "Completions per step written to <run>/rollouts/.", ge=0)
 
 
 @dataclass
 class MixConfig:
     expert_path: str = _f("", "Expert demonstrations (JSONL, mmsft schema) mixed into every RL step (stage mix).")
-    expert_per_step: int = _f(2, "Expert rows per optimizer step (on top of the rollouts), drawn in a seeded order.")
+    expert_per_step: int = _f(2, "Expert rows per optimizer step (on top of the rollouts), drawn in a seeded order.", ge=1)
 
 
 @dataclass
 class OptimConfig:
-    lr: float = _f(1e-5, "Peak learning rate (AdamW).")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
-    beta1: float = _f(0.9, "AdamW beta1.")
-    beta2: float = _f(0.999, "AdamW beta2.")
-    warmup_ratio: float = _f(0.0, "Fraction of steps of linear warm-up.")
+    lr: float = _f(1e-5, "Peak learning rate (AdamW).", ge=0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", ge=0)
+    beta1: float = _f(0.9, "AdamW beta1.", ge=0, lt=1)
+    beta2: float = _f(0.999, "AdamW beta2.", ge=0, lt=1)
+    warmup_ratio: float = _f(0.0, "Fraction of steps of linear warm-up.", ge=0, le=1)
     scheduler: str = _f("cosine", "Learning-rate schedule after warm-up.", ("cosine", "linear", "constant"))
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).", ge=0)
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = _f("runs/default", "Run directory (config, metrics, checkpoints, tables, plots).")
-    max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).")
-    epochs: float = _f(1.0, "Passes over the data when max_steps is 0.")
-    micro_batch_size: int = _f(4, "Samples per forward/backward.")
-    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).")
-    seed: int = _f(0, "Seed for data order, dropout and initialisation.")
+    max_steps: int = _f(0, "Optimizer steps (0: derive from epochs).", ge=0)
+    epochs: float = _f(1.0, "Passes over the data when max_steps is 0.", gt=0)
+    micro_batch_size: int = _f(4, "Samples per forward/backward.", ge=1)
+    grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).", ge=1)
+    seed: int = _f(0, "Seed for data order, dropout and initialisation.", ge=0, le=2**32 - 1)
     mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
-    logging_steps: int = _f(1, "Log metrics every N steps.")
-    save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).")
-    save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).")
-    eval_steps: int = _f(0, "Evaluate every N steps (0: only at the end, if eval_path is set).")
+    logging_steps: int = _f(1, "Log metrics every N steps.", ge=1)
+    save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).", ge=0)
+    save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).", ge=0)
+    eval_steps: int = _f(0, "Evaluate every N steps (0: only at the end, if eval_path is set).", ge=0)
     resume: str = _f("auto", "auto (latest checkpoint in output_dir, if any), never, or a checkpoint path.")
-    torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).")
+    torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).", ge=0)
     tensorboard: bool = _f(True, "Write tensorboard events next to metrics.jsonl.")
     progress: bool = _f(True, "Show a rich progress bar.")
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = _f(16, "Prompts per generation batch.")
-    max_new_tokens: int = _f(16, "Generation cap for evaluation.")
-    max_samples: int = _f(0, "Evaluate at most N samples (0: all).")
+    batch_size: int = _f(16, "Prompts per generation batch.", ge=1)
+    max_new_tokens: int = _f(16, "Generation cap for evaluation.", ge=1)
+    max_samples: int = _f(0, "Evaluate at most N samples (0: all).", ge=0)
     match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
 
 
@@ -195,100 +203,6 @@ class RunConfig:
     env: EnvConfig = field(default_factory=EnvConfig, metadata={"help": "Agent loop of an environment task (with task)."})
 
 
-# ---------------------------------------------------------------------------------------------------------------
-def _nearest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(map(repr, close))}?" if close else f" Valid keys: {', '.join(options)}."
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(value, args[0], key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-        raise ConfigError(f"config key {key!r}: expected true/false, got {value!r}")
-    if tp in (int, float):
-        try:
-            number = float(value) if isinstance(value, str) else value
-            if tp is int:
-                if isinstance(number, float) and not number.is_integer():
-                    raise TypeError
-                return int(number)
-            return float(number)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config key {key!r}: expected {tp.__name__}, got {value!r}") from None
-    if tp is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"config key {key!r}: expected a string, got {value!r}")
-        return "" if value is None else str(value)
-    return value
-
-
-def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
-    hints = typing.get_type_hints(type(obj))
-    names = [f.name for f in dataclasses.fields(obj)]
-    for key, value in values.items():
-        full = f"{prefix}{key}"
-        if key not in names:
-            raise ConfigError(f"unknown config key {full!r}.{_nearest(key, names)}")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key {full!r} is a section; expected a mapping of its keys, got {value!r}")
-            _apply(current, value, prefix=f"{full}.")
-            continue
-        if isinstance(current, dict) and isinstance(value, dict):  # component args merge over preset values
-            setattr(obj, key, {**current, **value})
-            continue
-        coerced = _coerce(value, hints[key], full)
-        choices = _choices(next(f for f in dataclasses.fields(obj) if f.name == key))
-        if choices and coerced not in choices:
-            raise ConfigError(f"config key {full!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
-        setattr(obj, key, coerced)
-
-
-def _choices(f: dataclasses.Field) -> tuple | None:
-    choices = f.metadata.get("choices")
-    return tuple(choices()) if callable(choices) else choices
-
-
-def coerce_value(value: Any, f: dataclasses.Field, key: str, owner: type) -> Any:
-    """Coerce and check one value for field ``f`` of dataclass ``owner`` (component argument dataclasses too)."""
-    coerced = _coerce(value, typing.get_type_hints(owner)[f.name], key)
-    choices = _choices(f)
-    if choices and coerced not in choices:
-        raise ConfigError(f"config key {key!r}: {coerced!r} is not one of {list(choices)}.{_nearest(str(coerced), list(choices))}")
-    for bound, ok, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
-                            ("le", lambda a, b: a <= b, "<=")):
-        limit = f.metadata.get(bound)
-        if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):
-            raise ConfigError(f"config key {key!r}: expected a value {word} {limit}, got {coerced!r}")
-    return coerced
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """``["train.lr=1e-4", "lora.enabled=true"]`` → nested dict (values parsed as YAML scalars)."""
-    nested: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.lr=1e-4)")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw else ""
-        node = nested
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is set both as a value and as a section")
-        node[parts[-1]] = value
-    return nested
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, cls: type = RunConfig) -> Any:
     """Defaults ⊕ algorithm preset ⊕ YAML file ⊕ overrides, validated.
 
@@ -304,7 +218,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ConfigError(f"config file {path} is not valid YAML: {detail}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     parsed = parse_overrides(overrides or [])
@@ -328,7 +243,12 @@ def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: s
             plugins = [p for p in plugins.split(",") if p.strip()]
         if not isinstance(plugins, list):
             raise ConfigError(f"config key 'plugins': expected a list of module names, got {plugins!r}")
-        load_plugins(plugins)
+        from mmsft.plugins import PluginError
+
+        try:
+            load_plugins(plugins)
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from None
     algorithm = parsed.get("algorithm", loaded.get("algorithm"))
     if algorithm and hasattr(config, "algorithm"):
         from mmsft.algorithms import preset
@@ -340,6 +260,7 @@ def _build(config: Any, loaded: dict[str, Any], parsed: dict[str, Any], where: s
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     _apply(config, parsed)
+    validate(config)
     if isinstance(config, RunConfig):
         if config.task and config.stage in ("sft", "rl"):
             config.stage = "env"
@@ -398,8 +319,8 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def config_reference(cls: type = RunConfig) -> str:
-    """Markdown table of every key, default, choices and help (docs/config.md is generated from this)."""
-    lines = ["| key | default | choices | help |", "| --- | --- | --- | --- |"]
+    """Markdown table of every key, default, choices or bounds, and help (docs/config.md is generated from this)."""
+    lines = ["| key | default | valid values | help |", "| --- | --- | --- | --- |"]
 
     def walk(obj: Any, prefix: str) -> None:
         for f in dataclasses.fields(obj):
@@ -407,8 +328,8 @@ def config_reference(cls: type = RunConfig) -> str:
             if dataclasses.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
                 continue
-            choices = ", ".join(map(str, _choices(f) or ()))
-            lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {choices} | {f.metadata.get('help', '')} |")
+            valid = ", ".join(map(str, _choices(f) or ())) or bounds_text(f, prefix)
+            lines.append(f"| `{prefix}{f.name}` | `{value!r}` | {valid} | {f.metadata.get('help', '')} |")
 
     walk(cls(), "")
     return "\n".join(lines) + "\n"

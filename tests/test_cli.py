@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mmsft.cli import TASK_COMMANDS, _core_commands, build_parser, main
+from mmsft.cli import _core_commands, build_parser, main
+from mmsft.plugins import plugin_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _all_commands() -> list[tuple[str, ...]]:
-    return sorted({**_core_commands(), **TASK_COMMANDS})
+    return sorted({**_core_commands(), **plugin_commands()})
 
 
 @pytest.mark.parametrize("path", _all_commands(), ids=lambda p: " ".join(p))
@@ -39,8 +40,10 @@ def test_train_help_config_and_bad_override(capsys):
     assert "`optim.lr`" in capsys.readouterr().out
     from mmsft.config import ConfigError
 
+    assert main(["train", "optim.lrr=3", "--print-config"]) == 2
+    assert capsys.readouterr().err == "mmsft train: error: unknown config key 'optim.lrr'. Did you mean 'lr'?\n"
     with pytest.raises(ConfigError, match="Did you mean 'lr'"):
-        main(["train", "optim.lrr=3", "--print-config"])
+        main(["train", "optim.lrr=3", "--print-config", "--debug"])
 
 
 def test_ci_runs_the_readme_test_command():

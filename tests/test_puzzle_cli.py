@@ -194,3 +194,25 @@ def test_vgrp_dispatch(tmp_path):
                  "--out", str(tmp_path / "vreport.json")]) == 0
     assert (tmp_path / "vreport.json").is_file()
     assert main(["data", "build", "vgrp-chess", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_eval_puzzles_survives_hostile_predictions(tmp_path, capsys):
+    # one bad completion used to lose the whole run: RecursionError / ValueError from the formula checker, and a
+    # lone surrogate echoed into the report could not be written as UTF-8
+    out = tmp_path / "gp"
+    assert main(["data", "build", "general-points", "--format", "plan", "--num", "6", "--out", str(out)]) == 0
+    rows = _rows(out / "train.jsonl")
+    hostile = ["(" * 10_000 + "1" + ")" * 10_000, "9" * 5000, '{"formula": "１２+１２"}', "{" * 70_000,
+               '{"cards": ["\ud800"], "formula": "1"}', rows[5]["messages"][-1]["content"][0]["text"]]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": r["id"], "response": t}) + "\n" for r, t in zip(rows, hostile)))
+    report_path = tmp_path / "report.json"
+    assert main(["eval-puzzles", "--world", "general-points", "--predictions", str(preds), "--data",
+                 str(out / "train.jsonl"), "--out", str(report_path), "--json"]) == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["overall"]["n"] == 6 and report["overall"]["success_rate"] == pytest.approx(1 / 6)
+    outcomes = report["overall"]["outcomes"]
+    assert outcomes["too_long"] == 1 and outcomes["wrong_cards"] == 1 and outcomes["correct"] == 1
+    assert outcomes["illegal_formula"] == 3  # 10k-deep brackets (too_long formula), 5,000 digits, full-width digits
+    reasons = sorted(e["details"]["reason"] for e in report["examples"] if e["outcome"] == "illegal_formula")
+    assert reasons == ["non_ascii_digit", "too_long", "too_long"]

@@ -80,3 +80,16 @@ def test_registered_puzzle_rewards(tmp_path):
     assert gp_rewards == [5.0] * 4
     with pytest.raises(Exception, match="puzzle answer"):
         compute_rewards(["puzzle"], None, [SimpleNamespace(id="x", answer=None)], ["Up"])
+
+
+def test_puzzle_format_parts_count_the_outcomes(tmp_path):
+    build_sokoban(BuildConfig(world="sokoban", out=tmp_path / "s", format="step", num=4))
+    rows = [json.loads(line) for line in (tmp_path / "s" / "train.jsonl").read_text().splitlines()]
+    samples = [SimpleNamespace(id=r["id"], answer=r["answer"]) for r in rows]
+    completions = ["Up " * 30_000, "", "<answer>Jump</answer>", rows[3]["messages"][-1]["content"][0]["text"]]
+    result = compute_rewards(["puzzle_format"], None, samples, completions)
+    assert result.parts["puzzle_format"] == [-1.0, -1.0, -1.0, 0.0]
+    assert result.parts["puzzle_format/too_long"] == [-1.0, 0.0, 0.0, 0.0]
+    assert result.parts["puzzle_format/empty"] == [0.0, -1.0, 0.0, 0.0]
+    assert result.parts["puzzle_format/unknown_action"] == [0.0, 0.0, -1.0, 0.0]
+    assert result.means()["reward/puzzle_format/too_long"] == -0.25

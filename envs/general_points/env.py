@@ -3,7 +3,9 @@
 ``reset`` deals a solvable hand (a pure function of the seed); the observation holds ``text`` (card labels and
 target) and/or ``image`` (the cards drawn side by side) per ``obs_mode``. The action is the model's answer as text:
 a JSON object ``{"cards": [...], "number": [...], "formula": "..."}`` or a bare formula. ``step`` scores it with the
-paper's reward table (see :mod:`envs.general_points.reward`) and always terminates the episode.
+paper's reward table (see :mod:`envs.general_points.reward`) and always terminates the episode. Any text is scored
+(never an exception); text over :data:`envs.verdict.MAX_RESPONSE_CHARS` gets outcome ``too_long`` with the
+``illegal_formula`` reward.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from gymnasium import spaces
 
 from envs.general_points.cards import CardValues, Hand, HandConfig, card_values, sample_hand
 from envs.general_points.render import DEFAULT_CARD_WIDTH, render_cards, render_hand_text
-from envs.general_points.reward import DEFAULT_REWARDS, GPVerdict, score_answer
+from envs.general_points.reward import DEFAULT_REWARDS, score_answer, too_long_verdict
+from envs.verdict import Verdict, too_long
 
 OBS_MODES = ("text", "image", "both")
 ACTION_CHARSET = string.printable + "×÷·"
@@ -30,7 +33,7 @@ def parse_action(action: str) -> dict[str, Any]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, a 4,301+-digit number, nesting deeper than the stack
             return {"formula": text}
         if isinstance(data, dict):
             return data
@@ -91,7 +94,10 @@ class GeneralPointsEnv(gym.Env):
         hand = self.hand
         if not isinstance(action, str):
             raise TypeError(f"action must be the answer text (str), got {type(action).__name__}")
-        verdict = score_answer(hand, parse_action(action), self.rewards)
+        if too_long(action):
+            verdict = too_long_verdict(len(action), self.rewards)
+        else:
+            verdict = score_answer(hand, parse_action(action), self.rewards)
         return self._observation(), verdict.reward, True, False, self._info(verdict)
 
     def render(self):
@@ -109,12 +115,12 @@ class GeneralPointsEnv(gym.Env):
             obs["image"] = render_cards(self.hand.cards, self.card_width)
         return obs
 
-    def _info(self, verdict: GPVerdict | None) -> dict[str, Any]:
+    def _info(self, verdict: Verdict | None) -> dict[str, Any]:
         hand = self.hand
         info: dict[str, Any] = {"level_id": hand.content_hash(), "hand_seed": hand.seed, "values": list(hand.values),
                                 "target": hand.target, "solution": hand.solution, "success": False,
                                 "action_is_valid": True}
         if verdict is not None:
             info.update(success=verdict.success, outcome=verdict.outcome,
-                        action_is_valid=verdict.outcome not in ("illegal_formula", "no_solution"))
+                        action_is_valid=verdict.outcome not in ("illegal_formula", "no_solution", "too_long"))
         return info

@@ -7,7 +7,9 @@ arXiv 2510.00237, re-implemented with bitmask states and an owned RNG so that se
    0.35), keeping a wall border;
 2. put the boxes on random targets and the player on a random free cell;
 3. breadth-first search over *pulls* (the reverse of pushes), with the player position normalised to its reachable
-   region, up to a node budget; BFS depth is therefore the minimal number of pushes that solves the state;
+   region, up to a node budget, started from *every* solved state (boxes on the targets, the player in any region
+   of the remaining floor); BFS depth is therefore the minimal number of pushes that solves the state, and no
+   state at depth >= 1 is solved;
 4. keep a state from the deepest layer (or the layer ``max_pushes``), preferring states with more boxes off their
    targets, and rebuild the forward solution by reversing the pull chain and walking between pushes.
 
@@ -90,16 +92,38 @@ def carve_room(height: int, width: int, rng: random.Random) -> int:
     return walls
 
 
+def solved_regions(player: int, floor: int, targets: int, offsets: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+    """Every solved state of a room as ``(player cell, reachable region)``: boxes on all targets, the player in any
+    connected part of the remaining floor (the region of ``player`` first, then the others by lowest cell).
+
+    A solved layout with the player in another region is still solved, so the reverse search must start from all
+    of them: seeded with one region only, it reaches the others after a few pulls, counts them as unsolved states
+    at depth >= 1 and could return one as a level (the level would be solved at reset).
+    """
+    free = floor & ~targets
+    first = flood(player, free, offsets)
+    out = [(player, first)]
+    rest = free & ~first
+    while rest:
+        cell = (rest & -rest).bit_length() - 1
+        reach = flood(cell, free, offsets)
+        out.append((cell, reach))
+        rest &= ~reach
+    return out
+
+
 def _reverse_search(walls: int, targets: int, player: int, width: int, n_cells: int, cfg: GeneratorConfig,
                     rng: random.Random) -> tuple[int, int, list[tuple[int, int]]] | None:
-    """Pull-BFS from the solved state. Returns ``(boxes, player, pulls)`` of the chosen state or ``None``."""
+    """Pull-BFS from the solved states. Returns ``(boxes, player, pulls)`` of the chosen state or ``None``."""
     offsets = action_offsets(width)
     floor = ((1 << n_cells) - 1) & ~walls
-    reach0 = flood(player, floor & ~targets, offsets)
-    start_key = (targets, (reach0 & -reach0).bit_length())
     # key -> (parent key, pulled box cell before the pull, offset of the pull, player cell after the pull)
-    parents: dict[tuple[int, int], tuple | None] = {start_key: None}
-    layer = [(targets, reach0, player, start_key)]
+    parents: dict[tuple[int, int], tuple | None] = {}
+    layer = []
+    for region_start, reach in solved_regions(player, floor, targets, offsets):
+        key = (targets, (reach & -reach).bit_length())
+        parents[key] = None
+        layer.append((targets, reach, region_start, key))
     layers = [layer]
     budget = cfg.node_budget
     limit = cfg.max_pushes

@@ -5,6 +5,11 @@ outputs with a GPT-4o few-shot formatter. This module replaces that formatter wi
 bare JSON, Python-literal dicts, single quotes and trailing commas, alternative keys (``Initial State``,
 ``Solution``, ``Thought``), the formatter's own ``Perception\\n[[..]]\\nAnswer\\n[[..]]`` layout, nested
 ``[["2"]]`` cells and rows written as strings. Every call reports a status, so unparsable text is counted.
+
+Responses are hostile input: :func:`parse_response` never raises, a text over
+:data:`~envs.verdict.MAX_RESPONSE_CHARS` is not read (status ``too_long``), JSON or Python literals nesting deeper
+than :data:`MAX_NESTING` are skipped, and every step is linear in the text's length (``<think>`` blocks are cut with
+``str.find``, not a lazy regex that rescans the rest of the text for every unclosed tag).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from envs.verdict import MAX_RESPONSE_CHARS, TOO_LONG
 from envs.vgrp.core import EMPTY, Grid, Instance, Puzzle
 
 PERCEPTION_KEYS = ("perception", "initial state", "initial_state", "initialstate", "board", "current state",
@@ -23,7 +29,9 @@ PERCEPTION_KEYS = ("perception", "initial state", "initial_state", "initialstate
 ANSWER_KEYS = ("answer", "solution", "final answer", "final_answer", "final solution", "final_solution")
 THINK_KEYS = ("think", "thought", "thoughts", "reasoning", "thinking")
 
-STATUSES = ("ok", "answer_only", "perception_only", "no_grid", "no_json", "empty")
+STATUSES = ("ok", "answer_only", "perception_only", "no_grid", "no_json", "empty", TOO_LONG)
+MAX_NESTING = 16
+"""Deepest bracket nesting read as JSON / a Python literal (an answer needs 3: object, grid, row)."""
 
 
 @dataclass
@@ -70,8 +78,23 @@ def to_grid(x: Any) -> Grid | None:
     return rows
 
 
+def _nesting(s: str) -> int:
+    """Deepest bracket nesting of ``s`` (brackets inside strings counted too: an upper bound)."""
+    depth = deepest = 0
+    for ch in s:
+        if ch in "[{(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch in "]})" and depth:
+            depth -= 1
+    return deepest
+
+
 def _load(s: str) -> Any:
     s = s.strip()
+    if not s or len(s) > MAX_RESPONSE_CHARS or _nesting(s) > MAX_NESTING:
+        return None
     for attempt in (s, re.sub(r",\s*([\]}])", r"\1", s)):
         try:
             return json.loads(attempt)
@@ -81,13 +104,13 @@ def _load(s: str) -> Any:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # odd escapes in model text are not our warnings
                 return ast.literal_eval(attempt)
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError, OverflowError):
             pass
     return None
 
 
-def _balanced_spans(text: str, open_ch: str, close_ch: str) -> list[str]:
-    """Top-level balanced ``open_ch ... close_ch`` spans, ignoring brackets inside JSON strings."""
+def _balanced_spans(text: str, open_ch: str, close_ch: str, first_only: bool = False) -> list[str]:
+    """Top-level balanced ``open_ch ... close_ch`` spans, ignoring brackets inside JSON strings (one pass)."""
     spans, depth, start, in_str, esc, quote = [], 0, -1, False, False, ""
     for i, ch in enumerate(text):
         if in_str:
@@ -108,6 +131,8 @@ def _balanced_spans(text: str, open_ch: str, close_ch: str) -> list[str]:
             depth -= 1
             if depth == 0:
                 spans.append(text[start:i + 1])
+                if first_only:
+                    break
     return spans
 
 
@@ -124,7 +149,7 @@ def _labelled_grid(text: str, keys: tuple[str, ...]) -> Grid | None:
     for key in keys:
         m = re.search(re.escape(key) + r"\W{0,20}?(\[)", text, flags=re.IGNORECASE)
         if m:
-            spans = _balanced_spans(text[m.start(1):], "[", "]")
+            spans = _balanced_spans(text[m.start(1):], "[", "]", first_only=True)
             if spans:
                 g = to_grid(spans[0])
                 if g is not None:
@@ -132,15 +157,34 @@ def _labelled_grid(text: str, keys: tuple[str, ...]) -> Grid | None:
     return None
 
 
+def strip_think(text: str) -> str:
+    """``text`` without its ``<think>...</think>`` blocks (an unclosed ``<think>`` and what follows it are kept)."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        start = text.find("<think>", pos)
+        if start < 0:
+            break
+        end = text.find("</think>", start + len("<think>"))
+        if end < 0:  # no later <think> can be closed either
+            break
+        parts.append(text[pos:start])
+        pos = end + len("</think>")
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 def parse_response(text: Any) -> ParsedResponse:
-    """Read perception, think and answer from a model response (never raises)."""
+    """Read perception, think and answer from a model response (never raises; linear in the text's length)."""
     if isinstance(text, dict):
         obj: Any = text
     elif not isinstance(text, str) or not text.strip():
         return ParsedResponse(None, None, None, "empty")
+    elif len(text) > MAX_RESPONSE_CHARS:
+        return ParsedResponse(None, None, None, TOO_LONG)
     else:
         obj = None
-        body = re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL)
+        body = strip_think(text)
         fenced = re.findall(r"```(?:json|python)?\s*(.*?)```", body, flags=re.DOTALL)
         for cand in fenced + _balanced_spans(body, "{", "}")[::-1]:
             loaded = _load(cand)

@@ -12,74 +12,13 @@ from __future__ import annotations
 import abc
 import functools
 import random
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-EMPTY = "*"
-Grid = list[list[str]]
+from envs.verdict import Verdict
+from envs.vgrp.instance import EMPTY, Grid, Instance
+from envs.vgrp.solver import make_unique
+
 LEVELS = ("easy", "medium", "hard")
-
-
-@dataclass
-class Instance:
-    """One puzzle: the initial board the model must perceive, side clues, and one known solution.
-
-    Treat an instance as immutable once checked: structures derived from the clues are cached in ``_derived``
-    (clear it after editing ``board`` or ``clues`` in place)."""
-
-    puzzle: str
-    size: int
-    board: Grid
-    solution: Grid
-    clues: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    difficulty: str | None = None
-    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def derived(self, key: str, build: Callable[[], Any]) -> Any:
-        """Cached structure computed from the clues (e.g. a cell -> cage map); not serialised."""
-        if key not in self._derived:
-            self._derived[key] = build()
-        return self._derived[key]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "puzzle": self.puzzle,
-            "size": self.size,
-            "board": [list(r) for r in self.board],
-            "solution": [list(r) for r in self.solution],
-            "clues": self.clues,
-            "seed": self.seed,
-            "difficulty": self.difficulty,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Instance":
-        for key in ("puzzle", "size", "board", "solution"):
-            if key not in d:
-                raise KeyError(f"instance dict is missing key {key!r}; expected keys puzzle, size, board, solution, clues")
-        n = int(d["size"])
-        for key in ("board", "solution"):
-            grid = d[key]
-            if not isinstance(grid, list) or len(grid) != n or any(not isinstance(r, list) or len(r) != n for r in grid):
-                raise ValueError(f"instance {key!r} must be a {n}x{n} list of rows (size={n}); got {str(grid)[:80]}")
-        return cls(
-            puzzle=str(d["puzzle"]),
-            size=n,
-            board=[[str(c) for c in r] for r in d["board"]],
-            solution=[[str(c) for c in r] for r in d["solution"]],
-            clues=dict(d.get("clues") or {}),
-            seed=d.get("seed"),
-            difficulty=d.get("difficulty"),
-        )
-
-
-@dataclass
-class Verdict:
-    """Result of a strict rule check: ``ok`` iff ``violations`` is empty. Violations are rule ids."""
-
-    ok: bool
-    violations: list[str]
 
 
 class Puzzle(abc.ABC):
@@ -154,8 +93,6 @@ class Puzzle(abc.ABC):
         inst.seed = seed
         inst.difficulty = difficulty or next((k for k, v in self.sizes.items() if v == n), None)
         if unique:
-            from envs.vgrp.solver import make_unique
-
             make_unique(self, inst, rng)
         return inst
 
@@ -191,7 +128,7 @@ def verify(puzzle: Puzzle, answer: Any, inst: Instance) -> Verdict:
     if not isinstance(answer, (list, tuple)) or len(answer) != n or any(
         not isinstance(row, (list, tuple)) or len(row) != n for row in answer
     ):
-        return Verdict(False, ["shape"])
+        return _rejected(["shape"])
     allowed = frozenset(puzzle.symbols(n))
     fixed: dict[tuple[int, int], str] = inst.derived("fixed_cells", lambda: {
         (r, c): f for r in range(n) for c in range(n) if (f := puzzle.fixed(r, c, inst)) is not None})
@@ -214,9 +151,15 @@ def verify(puzzle: Puzzle, answer: Any, inst: Instance) -> Verdict:
                 legal = False
     bad = [name for name, ok in (("complete", complete), ("symbols", legal), ("givens", givens)) if not ok]
     if bad:
-        return Verdict(False, bad)
+        return _rejected(bad)
     v = puzzle.rule_violations(g, inst)
-    return Verdict(not v, v)
+    return _rejected(v) if v else Verdict(outcome="ok", success=True, reward=1.0)
+
+
+def _rejected(violations: list[str]) -> Verdict:
+    """A failed check: the outcome is the first failed check (``shape``, ``complete``, ``symbols``, ``givens`` or a
+    rule id); every broken rule is in ``violations``."""
+    return Verdict(outcome=violations[0], success=False, reward=0.0, violations=list(violations))
 
 
 def _normalize(puzzle: Puzzle, cell: Any, r: int, c: int, inst: Instance) -> str:

@@ -15,10 +15,24 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from envs.vgrp.core import EMPTY, Grid, Instance, Puzzle
+from envs.vgrp.instance import EMPTY, Grid, Instance
 
 Event = tuple
+
+
+class PuzzleHooks(Protocol):
+    """The hooks of :class:`envs.vgrp.core.Puzzle` the solver uses (declared here so the solver needs only the
+    instance types, and ``core`` can import the solver for ``generate(unique=True)``)."""
+
+    def fixed(self, r: int, c: int, inst: Instance) -> str | None: ...
+
+    def cell_domain(self, r: int, c: int, inst: Instance) -> tuple[str, ...]: ...
+
+    def partial_ok(self, g: Grid, r: int, c: int, inst: Instance) -> bool: ...
+
+    def rule_violations(self, g: Grid, inst: Instance) -> list[str]: ...
 
 
 @dataclass
@@ -39,7 +53,7 @@ class _Budget(Exception):
     pass
 
 
-def start_grid(puzzle: Puzzle, inst: Instance) -> Grid:
+def start_grid(puzzle: PuzzleHooks, inst: Instance) -> Grid:
     """The answer grid with every fixed cell (givens, walls, trees, numbers) filled in and other cells empty."""
     n = inst.size
     g = [[EMPTY] * n for _ in range(n)]
@@ -51,7 +65,7 @@ def start_grid(puzzle: Puzzle, inst: Instance) -> Grid:
     return g
 
 
-def solve(puzzle: Puzzle, inst: Instance, limit: int = 1, max_nodes: int = 200_000, record: bool = False,
+def solve(puzzle: PuzzleHooks, inst: Instance, limit: int = 1, max_nodes: int = 200_000, record: bool = False,
           max_trace: int = 5_000, rng: random.Random | None = None) -> SolveResult:
     """Search for up to ``limit`` solutions of ``inst``; ``rng`` shuffles candidate order (for generation)."""
     n = inst.size
@@ -120,13 +134,13 @@ def solve(puzzle: Puzzle, inst: Instance, limit: int = 1, max_nodes: int = 200_0
     return res
 
 
-def count_solutions(puzzle: Puzzle, inst: Instance, limit: int = 2, max_nodes: int = 200_000) -> int | None:
+def count_solutions(puzzle: PuzzleHooks, inst: Instance, limit: int = 2, max_nodes: int = 200_000) -> int | None:
     """Number of solutions up to ``limit``; None when the node budget ran out first."""
     res = solve(puzzle, inst, limit=limit, max_nodes=max_nodes)
     return None if res.exhausted_budget and len(res.solutions) < limit else len(res.solutions)
 
 
-def make_unique(puzzle: Puzzle, inst: Instance, rng: random.Random, max_nodes: int = 20_000) -> Instance:
+def make_unique(puzzle: PuzzleHooks, inst: Instance, rng: random.Random, max_nodes: int = 20_000) -> Instance:
     """Add givens from the known solution until the solver proves the solution unique (optional VGRP variant).
 
     Only visible values are revealed (never ``e``, which an image cannot show). Each step runs a bounded search,

@@ -1,4 +1,8 @@
-"""``mmsft eval CONFIG.yaml key=value ...``: generation accuracy of ``model.name_or_path`` on ``data.eval_path``."""
+"""``mmsft eval CONFIG.yaml key=value ...``: generation accuracy of ``model.name_or_path`` on ``data.eval_path``.
+
+Runs the ``generation_accuracy`` evaluator (:mod:`mmsft.eval.evaluators`, the same code a pipeline runs after each
+stage) with ``eval.*`` as its arguments.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from mmsft.data.loaders import load_dataset
-    from mmsft.eval.generation import accuracy_by, evaluate_accuracy
-    from mmsft.models.loading import build_adapter, load_model
+    from mmsft.data.schema import MediaPolicy
+    from mmsft.eval.evaluators import EvalContext, ModelSettings, run_evaluator
     from mmsft.train.trainer import media_budget
 
     cfg = resolve_config(args)
@@ -35,25 +38,22 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("mmsft eval needs model.name_or_path and data.eval_path")
     if cfg.train.torch_threads > 0:
         torch.set_num_threads(cfg.train.torch_threads)
-    loaded = load_model(cfg.model.name_or_path, family=cfg.model.family, dtype=cfg.model.dtype)
-    adapter = build_adapter(loaded, media_budget(cfg), max_length=None)
-    samples = load_dataset(cfg.data.eval_path)
-    if cfg.eval.max_samples:
-        samples = samples[: cfg.eval.max_samples]
-    result = evaluate_accuracy(loaded.model, adapter, samples, cfg.eval.batch_size, cfg.eval.max_new_tokens, cfg.eval.match)
     out_dir = Path(cfg.train.output_dir) / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "predictions.jsonl", "w") as handle:
-        for row in result.predictions:
-            handle.write(json.dumps(row) + "\n")
-    by_kind = accuracy_by(result.predictions)
-    (out_dir / "eval.json").write_text(json.dumps({"accuracy": result.accuracy, "correct": result.correct,
-                                                    "total": result.total, "by_kind": by_kind}, indent=2))
+    ctx = EvalContext(out_dir, ModelSettings.from_config(cfg, media_budget(cfg)),
+                      media=MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path))
+    spec = {"path": cfg.data.eval_path, "max_samples": cfg.eval.max_samples, "batch_size": cfg.eval.batch_size,
+            "max_new_tokens": cfg.eval.max_new_tokens, "match": cfg.eval.match}
+    metrics, _ = run_evaluator("generation_accuracy", cfg.model.name_or_path, spec, ctx)
+    by_kind = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("accuracy/")}
+    correct, total = int(metrics["correct"]), int(metrics["total"])
+    (out_dir / "eval.json").write_text(json.dumps({"accuracy": metrics["accuracy"], "correct": correct,
+                                                    "total": total, "by_kind": by_kind}, indent=2))
     table = Table(title=f"accuracy of {cfg.model.name_or_path} on {cfg.data.eval_path}")
     table.add_column("subset")
     table.add_column("accuracy", justify="right")
     for kind, acc in by_kind.items():
         table.add_row(kind, f"{acc:.3f}")
-    table.add_row("[bold]all", f"[bold]{result.accuracy:.3f} ({result.correct}/{result.total})")
+    table.add_row("[bold]all", f"[bold]{metrics['accuracy']:.3f} ({correct}/{total})")
     Console().print(table)
     return 0
+

@@ -59,19 +59,30 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
 
 
 def load_image(path: str | Path, where: str, budget: MediaBudget | None = None) -> Image.Image:
-    """Open an image as RGB (resized to the budget if given); a missing or corrupt file names ``where``."""
+    """Open an image as RGB (resized to the budget if given); a missing, corrupt or oversized file names ``where``.
+
+    The target size comes from the header; formats that can decode at a reduced scale (JPEG: 1/2, 1/4, 1/8 through
+    ``Image.draft``) are decoded at the smallest scale still at least that large, so a 20000×20000 photo is never
+    decoded in full. Other formats decode in full, within PIL's decompression-bomb limit (larger is an error).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{where}: image file {path} does not exist")
+    target = None
     try:
         with Image.open(path) as handle:
+            if budget is not None:
+                target = smart_resize(handle.height, handle.width, budget.factor, budget.image_min_pixels,
+                                      budget.image_max_pixels)
+                if target[0] * target[1] < handle.height * handle.width:
+                    handle.draft("RGB", (target[1], target[0]))
             image = handle.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{where}: image file {path} is too large to decode safely ({exc})") from None
     except Exception as exc:  # PIL raises several types for corrupt files
         raise DataError(f"{where}: image file {path} could not be decoded ({type(exc).__name__}: {exc})") from exc
-    if budget is not None:
-        h, w = smart_resize(image.height, image.width, budget.factor, budget.image_min_pixels, budget.image_max_pixels)
-        if (h, w) != (image.height, image.width):
-            image = image.resize((w, h), Image.Resampling.BICUBIC)
+    if target is not None and target != (image.height, image.width):
+        image = image.resize((target[1], target[0]), Image.Resampling.BICUBIC)
     return image
 
 

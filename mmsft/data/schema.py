@@ -10,13 +10,20 @@ A JSONL row (one per line; media paths are relative to the JSONL file)::
 
 The last assistant message is the training target. For a VLA the target may instead be ``"actions"``: a list of
 action vectors, tokenised by the model's action tokenizer. ``content`` may also be a plain string (text only).
+
+Media paths are contained (:class:`MediaPolicy`): relative paths, absolute paths and ``file://`` URLs must resolve
+(symlinks followed) under the data root — the JSONL's folder, or a saved dataset's folder — or one of
+``data.media_roots``; anything else is an error naming the file, line, sample id and path, unless
+``data.allow_any_media_path`` is set.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+from urllib.parse import unquote, urlparse
 
 PART_TYPES = ("text", "image", "video")
 ROLES = ("system", "user", "assistant")
@@ -24,6 +31,31 @@ ROLES = ("system", "user", "assistant")
 
 class DataError(ValueError):
     """A bad input row; the message names the file, the line or sample id, and what was expected."""
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    """Where media files may live: under the data root or one of ``roots``; ``allow_any`` lifts the restriction."""
+
+    roots: tuple[Path, ...] = ()
+    allow_any: bool = False
+
+    @classmethod
+    def from_config(cls, media_roots: Iterable[str] = (), allow_any_media_path: bool = False) -> "MediaPolicy":
+        """From ``data.media_roots`` (relative entries resolve against the working directory) and the opt-out."""
+        return cls(tuple(Path(r).resolve() for r in media_roots), allow_any_media_path)
+
+    def allowed(self, base_dir: Path | None) -> tuple[Path, ...] | None:
+        """The resolved folders media may lie under for rows read from ``base_dir``; None means unchecked."""
+        return _allowed(self, None if base_dir is None else Path(base_dir).absolute())
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed(policy: MediaPolicy, base_dir: Path | None) -> tuple[Path, ...] | None:
+    if policy.allow_any:
+        return None
+    roots = ((base_dir.resolve(),) if base_dir is not None else ()) + policy.roots
+    return roots or None
 
 
 @dataclass(frozen=True)
@@ -80,7 +112,7 @@ class Sample:
         return f"{self.source} (sample id {self.id!r})"
 
 
-def _parse_part(raw: Any, where: str, base_dir: Path | None) -> Part:
+def _parse_part(raw: Any, where: str, base_dir: Path | None, allowed: tuple[Path, ...] | None) -> Part:
     if not isinstance(raw, dict) or "type" not in raw:
         raise DataError(f"{where}: content part must be an object with a 'type' key, got {raw!r}")
     kind = raw["type"]
@@ -94,10 +126,34 @@ def _parse_part(raw: Any, where: str, base_dir: Path | None) -> Part:
     ref = raw.get(kind)
     if not isinstance(ref, str) or not ref:
         raise DataError(f"{where}: {kind} part needs a file path under key {kind!r}, got {ref!r}")
-    path = Path(ref.removeprefix("file://"))
+    return Part(kind, path=str(media_path(ref, f"{where}: {kind} path {ref!r}", base_dir, allowed)))
+
+
+def media_path(ref: str, where: str, base_dir: Path | None, allowed: tuple[Path, ...] | None) -> Path:
+    """The file a media reference names: relative to ``base_dir``, absolute, or a ``file://`` URL; with ``allowed``
+    (resolved roots) the resolved path must lie under one of them."""
+    if "\x00" in ref:
+        raise DataError(f"{where}: contains a NUL character")
+    if "://" in ref or ref.startswith("file:"):
+        url = urlparse(ref)
+        if url.scheme != "file":
+            raise DataError(f"{where}: only local files and file:// URLs are supported, not {url.scheme}:// URLs")
+        if url.netloc not in ("", "localhost"):
+            raise DataError(f"{where}: file:// URL names a remote host {url.netloc!r}")
+        path = Path(unquote(url.path))
+    else:
+        path = Path(ref)
     if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return Part(kind, path=str(path))
+        path = Path(base_dir) / path
+    if allowed is None:
+        return path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root) for root in allowed):
+        folders = ", ".join(map(str, allowed))
+        raise DataError(f"{where} resolves to {resolved}, outside the data root and data.media_roots ({folders}); "
+                        "move the file there, list its folder in data.media_roots, or set "
+                        "data.allow_any_media_path=true")
+    return resolved
 
 
 def _finite_number(value: Any) -> bool:
@@ -117,11 +173,20 @@ def _weights(row: dict, where: str) -> tuple[float | None, list[float] | None]:
     return (float(weight) if weight is not None else None), token_weights
 
 
-def sample_from_dict(row: Any, source: str, base_dir: Path | None = None, index: int = 0) -> Sample:
-    """Validate one raw row and turn it into a :class:`Sample`; errors name ``source`` and what was expected."""
+def sample_from_dict(row: Any, source: str, base_dir: Path | None = None, index: int = 0,
+                     media: MediaPolicy | None = None) -> Sample:
+    """Validate one raw row and turn it into a :class:`Sample`; errors name ``source`` and what was expected.
+
+    Media paths resolve against ``base_dir`` and must lie under it or ``media.roots`` (see :class:`MediaPolicy`).
+    Without a ``base_dir`` or roots (rows built in code) paths are not checked.
+    """
     if not isinstance(row, dict):
         raise DataError(f"{source}: each row must be a JSON object, got {type(row).__name__}")
-    sample_id = str(row.get("id", index))
+    allowed = (media or MediaPolicy()).allowed(base_dir)
+    raw_id = row.get("id", index)
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+        raise DataError(f"{source}: 'id' must be a string or an integer, got {raw_id!r}")
+    sample_id = str(raw_id)
     where = f"{source} (sample id {sample_id!r})"
     raw_messages = row.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
@@ -138,7 +203,7 @@ def sample_from_dict(row: Any, source: str, base_dir: Path | None = None, index:
         if isinstance(content, str):
             parts = (Part("text", text=content),)
         elif isinstance(content, list) and content:
-            parts = tuple(_parse_part(p, f"{m_where} part {i}", base_dir) for i, p in enumerate(content))
+            parts = tuple(_parse_part(p, f"{m_where} part {i}", base_dir, allowed) for i, p in enumerate(content))
         else:
             raise DataError(f"{m_where}: 'content' must be a string or a non-empty list of parts")
         messages.append(Message(role, parts))

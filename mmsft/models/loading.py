@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from mmsft.data.media import MediaBudget
+from mmsft.errors import one_line
 from mmsft.models.adapters import ADAPTERS, ModalityAdapter
 
 ACTION_TOKENIZER_FILE = "action_tokenizer.json"
@@ -35,30 +37,62 @@ def detect_family(name_or_path: str, config: Any) -> str:
     return "text"
 
 
+class ModelLoadError(ValueError):
+    """A model folder or hub id that cannot be used as configured; the message names it and what is missing."""
+
+
+def _check_tokenizer(name_or_path: str, processor: Any) -> None:
+    """A folder without tokenizer files loads an empty tokenizer that encodes text to nothing; refuse it here."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    try:
+        ids = tokenizer("a b c 1", add_special_tokens=False)["input_ids"]
+    except Exception as exc:  # a broken tokenizer raises all kinds of errors
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: the tokenizer cannot encode text "
+                             f"({type(exc).__name__}: {one_line(exc)})") from exc
+    if not ids:
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: no usable tokenizer (it encodes text to no tokens); "
+                             "the folder needs its tokenizer files (tokenizer.json, or vocab/merges or "
+                             "tokenizer.model, with tokenizer_config.json)")
+
+
 def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", attn_implementation: str | None = None,
                trust_remote_code: bool = False) -> LoadedModel:
-    """Model + processor (tokenizer for text models) + family; an unknown family or dtype fails naming the choices."""
+    """Model + processor (tokenizer for text models) + family; an unknown family or dtype, a folder without a
+    usable tokenizer (checked before the weights are read) or without safetensors weights fails naming the model."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     if dtype not in DTYPES:
-        raise ValueError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
+        raise ModelLoadError(f"model.dtype {dtype!r} is not one of {sorted(DTYPES)}")
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"model.name_or_path {name_or_path!r}: not a model folder or reachable hub id ({exc})") from exc
+        raise FileNotFoundError(f"model.name_or_path {name_or_path!r}: not a model folder or reachable hub id "
+                                f"({one_line(exc)})") from exc
     if family == "auto":
         family = detect_family(name_or_path, config)
     if family not in ADAPTERS:
-        raise ValueError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
-    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
+        raise ModelLoadError(f"model.family {family!r} is not one of {['auto', *ADAPTERS]}")
+    # safetensors only: pickled weights (pytorch_model.bin) are never unpickled, even by transformers' restricted loader.
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code, "use_safetensors": True}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if family == "text":
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-        processor = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    else:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-        processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    processor_cls = AutoTokenizer if family == "text" else AutoProcessor
+    try:
+        processor = processor_cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load its "
+                             f"{'tokenizer' if family == 'text' else 'processor'} ({type(exc).__name__}: {one_line(exc)})") from exc
+    _check_tokenizer(name_or_path, processor)
+    model_cls = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
+    try:
+        model = model_cls.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
+        hint = ""
+        if Path(name_or_path).is_dir() and any(Path(name_or_path).glob("*.bin")):
+            hint = ("; the folder has only pickled *.bin weights, which mmsft never loads: convert them to safetensors "
+                    "(load once in a trusted session and save_pretrained(..., safe_serialization=True))")
+        raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load the weights "
+                             f"({type(exc).__name__}: {one_line(exc)}){hint}") from exc
     action_tokenizer = None
     if family == "vla":
         from mmsft.models.action_tokenizer import ActionTokenizer

@@ -6,24 +6,14 @@ episodes of a group share one level / init state); sampling settings (temperatur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from mmsft.config_base import _f
 
 MODES = ("multi_turn", "single_turn")
 OBSERVATIONS = ("text", "image", "both")
 EVAL_SPLITS = ("val", "test")
 EPISODE_REWARDS = ("return", "success")
-
-
-def _f(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A field with the metadata :mod:`mmsft.config` validates and documents (``help``, ``choices``).
-
-    Defined here rather than imported so that ``mmsft.config`` can import this module without an import cycle.
-    """
-    meta = {"help": help, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: default.copy(), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -32,21 +22,21 @@ class EnvConfig:
                                  "one answer per episode (e.g. the whole plan), then the episode ends.", MODES)
     observation: str = _f("text", "What the policy sees each turn (the task renders it into the prompt).",
                           OBSERVATIONS)
-    max_turns: int = _f(8, "Turn budget per episode; an episode still running after it is truncated.")
+    max_turns: int = _f(8, "Turn budget per episode; an episode still running after it is truncated.", ge=1)
     max_new_tokens_per_turn: int = _f(0, "Generation cap per turn (0: rl.max_new_tokens). Tasks emitting a fixed "
-                                         "number of action tokens (VLA) use their own count.")
+                                         "number of action tokens (VLA) use their own count.", ge=0)
     max_episode_tokens: int = _f(0, "Token budget of one trajectory sequence, prompts included (0: data.max_length); "
-                                    "an episode that would exceed it is truncated before the next turn.")
+                                    "an episode that would exceed it is truncated before the next turn.", ge=0)
     concat_turns: bool = _f(True, "true: the trajectory is one conversation (each prompt sees the history) and one "
                                   "training sequence; false: every turn is prompted with its observation alone and "
                                   "trained as its own sequence carrying the episode's reward (Markovian agents, VLAs).")
     episode_reward: str = _f("return", "Sequence reward: the episode return (sum of per-turn rewards, format "
                                        "penalties included) or 1/0 success.", EPISODE_REWARDS)
-    seed: int = _f(0, "Level seed of the task's seed ranges (the same seed and split as `mmsft data build`).")
-    train_levels: int = _f(0, "Cycle over the first N training levels (0: a fresh level for every group).")
+    seed: int = _f(0, "Level seed of the task's seed ranges (the same seed and split as `mmsft data build`).", ge=0)
+    train_levels: int = _f(0, "Cycle over the first N training levels (0: a fresh level for every group).", ge=0)
     eval_split: str = _f("test", "Seed range of the held-out levels (disjoint from training).", EVAL_SPLITS)
-    eval_episodes: int = _f(32, "Held-out episodes per evaluation (greedy, one per level, fixed seeds).")
-    eval_max_turns: int = _f(0, "Turn budget during evaluation (0: max_turns).")
-    log_episodes: int = _f(4, "Episode transcripts per rollout batch written to <run>/rollouts/ (JSONL).")
-    log_media: int = _f(2, "Episodes per rollout batch saved as GIF when the task renders frames (0: none).")
+    eval_episodes: int = _f(32, "Held-out episodes per evaluation (greedy, one per level, fixed seeds).", ge=0)
+    eval_max_turns: int = _f(0, "Turn budget during evaluation (0: max_turns).", ge=0)
+    log_episodes: int = _f(4, "Episode transcripts per rollout batch written to <run>/rollouts/ (JSONL).", ge=0)
+    log_media: int = _f(2, "Episodes per rollout batch saved as GIF when the task renders frames (0: none).", ge=0)
     task_args: dict = _f({}, "Task-specific keyword arguments, e.g. {dim: [6, 6], num_boxes: 1} for sokoban.")

@@ -1,9 +1,15 @@
-"""Run-directory logging: ``metrics.jsonl``, tensorboard events, a rich progress bar and a closing summary table."""
+"""Run-directory logging: ``metrics.jsonl``, tensorboard events, a rich progress bar and a closing summary table.
+
+A resumed run logs from its checkpoint's step again, so on start the records after that step are removed from
+``metrics.jsonl`` (:func:`trim_metrics`; a line cut short by a crash goes too) and tensorboard purges its events
+after it: every step appears exactly once.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def trim_metrics(run_dir: Path, step: int) -> int:
+    """Keep the records of ``metrics.jsonl`` with ``step <= step`` (rewritten atomically); returns how many went."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_bytes().splitlines():
+        try:
+            text = line.decode("utf-8")
+            record = json.loads(text)
+            keep = isinstance(record, dict) and int(record["step"]) <= step
+        except (ValueError, KeyError, TypeError):  # a partial last line from a crash, or a foreign line
+            keep = False
+        if keep:
+            kept.append(text + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".tmp-{METRICS_FILE}-{os.getpid()}")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return dropped
+
+
 class MetricsLogger:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, tensorboard: bool = True,
                  progress: bool = True, enabled: bool = True) -> None:
@@ -20,12 +53,15 @@ class MetricsLogger:
         self.enabled = enabled
         self.console = Console(stderr=True)
         self.history: list[dict[str, Any]] = []
-        self._file = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") if enabled else None
+        if enabled:
+            trim_metrics(self.run_dir, start_step)
+        self._file = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") if enabled else None
         self._writer = None
         if enabled and tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+            # purge_step: events at steps > start_step from before a crash are hidden (they are logged again).
+            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=start_step + 1)
         self._progress = None
         if enabled and progress:
             self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),

@@ -25,12 +25,14 @@ import torch
 from mmsft.config import ConfigError, RunConfig, build_args, save_config
 from mmsft.data.loaders import load_dataset
 from mmsft.data.media import MediaBudget
+from mmsft.data.schema import MediaPolicy
 from mmsft.models.loading import build_adapter
 from mmsft.models.policy import Policy
 from mmsft.objectives import KLTerm, Objective, StepNormalizer, TokenBatch, get_advantage, get_loss
 from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
 from mmsft.plugins import load_plugins
-from mmsft.train.checkpoint import load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
+from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, restore_training_state,
+                                    save_checkpoint)
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
@@ -117,13 +119,15 @@ class Trainer:
         self.is_main = self.accelerator.is_main_process
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            clean_stale(self.run_dir)
             save_config(cfg, self.run_dir / "config.yaml")
         self.checkpoint = resolve_resume(self.run_dir, cfg.train.resume)
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
         self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
                                      max_length=cfg.data.max_length, overlong=cfg.data.overlong)
-        self.train_samples = load_dataset(cfg.data.train_path) if cfg.data.train_path else []
-        self.eval_samples = load_dataset(cfg.data.eval_path) if cfg.data.eval_path else []
+        media = MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path)
+        self.train_samples = load_dataset(cfg.data.train_path, media=media) if cfg.data.train_path else []
+        self.eval_samples = load_dataset(cfg.data.eval_path, media=media) if cfg.data.eval_path else []
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
         self.vocab_subset = self.adapter.vocab_subset()
@@ -147,10 +151,7 @@ class Trainer:
             self._restore(self.checkpoint)
 
     def _restore(self, checkpoint: Path) -> None:
-        state = load_trainer_state(checkpoint)
-        self.optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=False))
-        self.scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=False))
-        set_rng_state(torch.load(checkpoint / "rng.pt", weights_only=False))
+        state = restore_training_state(checkpoint, self.optimizer, self.scheduler)
         self.producer.load_state_dict(state["producer"])
         self.start_step = int(state["step"])
 
@@ -328,10 +329,7 @@ class Trainer:
     def _export_final(self) -> Path:
         final = self.run_dir / "final"
         if self.is_main:
-            self.model.save_pretrained(final, safe_serialization=True)
-            self.loaded.processor.save_pretrained(final)
-            if self.loaded.action_tokenizer is not None:
-                self.loaded.action_tokenizer.save(final)
+            export_final(self.run_dir, self.model, self.loaded.processor, self.loaded.action_tokenizer)
         self.accelerator.wait_for_everyone()
         return final
 

@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        # model text echoed in verdict details may hold lone surrogates: write them as \udXXX escapes, not a crash
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                                  errors="backslashreplace")
     if args.json:
         summary = {k: v for k, v in report.items() if k != "examples"}
         print(json.dumps(summary, indent=2, ensure_ascii=False))

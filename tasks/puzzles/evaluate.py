@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+from envs.verdict import Verdict
 from tasks.puzzles import gp_task, sokoban_task
 from tasks.puzzles.rows import read_jsonl
-from tasks.puzzles.verdict import Verdict
 
 RESPONSE_KEYS = ("response", "prediction", "output", "completion", "text")
 VERIFIERS: dict[str, Callable[[dict, str], Verdict]] = {"sokoban": sokoban_task.verify,
@@ -104,7 +104,7 @@ def evaluate_rows(world: str, predictions: list[dict[str, Any]],
         per_example.append({"id": pred["id"], **verdict.as_dict()})
     missing = [rid for rid in by_id if rid not in seen]
     for rid in missing:
-        verdict = Verdict(0.0, False, False, "missing")
+        verdict = Verdict(outcome="missing", reward=0.0, success=False, parse_ok=False)
         overall.add(verdict)
         for key, value in _group_values(by_id[rid].get("meta", {}), world).items():
             groups[key][value].add(verdict)

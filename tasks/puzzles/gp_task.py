@@ -14,9 +14,9 @@ from typing import Any
 from envs.general_points.cards import LABEL_TO_RANK, Card, CardValues, Hand
 from envs.general_points.reward import DEFAULT_REWARDS, score_answer
 from envs.general_points.solver import solve_with_steps
+from envs.verdict import Verdict
 from tasks.puzzles.diversity import Variant
 from tasks.puzzles.parsing import parse_gp_answer
-from tasks.puzzles.verdict import Verdict
 
 FORMATS = ("plan", "cot")
 MODALITIES = ("text", "image", "both")
@@ -82,7 +82,10 @@ def make_answer(hand: Hand) -> dict[str, Any]:
 
 
 def verify(answer: dict[str, Any], response: str, rewards: dict[str, float] = DEFAULT_REWARDS) -> Verdict:
-    """Tolerant parse then the strict formula check; unparsable responses score as illegal formulas."""
+    """Tolerant parse then the strict formula check; unparsable responses score as illegal formulas.
+
+    Total on any response text: the outcome is the parser's (``too_long``, ``no_json``, ...) when nothing could be
+    read, else the reward table's (``illegal_formula`` with ``details["reason"]``, ``correct``, ...)."""
     for key in ("cards", "suits", "values", "target"):
         if key not in answer:
             raise KeyError(f"general-points answer is missing key {key!r}; got keys {sorted(answer)}")
@@ -90,6 +93,6 @@ def verify(answer: dict[str, Any], response: str, rewards: dict[str, float] = DE
     hand = Hand(cards, tuple(int(v) for v in answer["values"]), int(answer["target"]), "")
     parsed = parse_gp_answer(response)
     if not parsed.ok:
-        return Verdict(float(rewards["illegal_formula"]), False, False, parsed.outcome)
-    result = score_answer(hand, parsed.value, rewards)
-    return Verdict(result.reward, result.success, True, result.outcome, result.details)
+        return Verdict(outcome=parsed.outcome, reward=float(rewards["illegal_formula"]), success=False,
+                       parse_ok=False, details={"detail": parsed.detail} if parsed.detail else {})
+    return score_answer(hand, parsed.value, rewards)

@@ -8,6 +8,10 @@ with trailing commas) with a ``formula`` key, else a ``formula: ...`` line, else
 
 Every parse returns a :class:`ParseResult` whose ``outcome`` is one of :data:`OUTCOMES`; :class:`ParseStats` counts
 them so that "the model wrote something unparsable" is a number in the report, never a silent no-op.
+
+Responses are hostile input: a text over :data:`~envs.verdict.MAX_RESPONSE_CHARS` is not read (outcome
+``too_long``), every pattern is linear in the text's length (no regex that rescans a run once per start), JSON that
+nests deeper than the stack or holds a 4,301+-digit number is ``bad_json``, and only ASCII ``0-9`` are digits.
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-OUTCOMES = ("ok", "empty", "unknown_action", "too_many_actions", "no_json", "bad_json", "missing_formula")
+from envs.verdict import MAX_RESPONSE_CHARS, TOO_LONG
+
+OUTCOMES = ("ok", "empty", "too_long", "unknown_action", "too_many_actions", "no_json", "bad_json", "missing_formula")
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.IGNORECASE | re.DOTALL)
-_ANSWER_LINE = re.compile(r"(?:^|\n)\s*(?:final\s+)?(?:answer|action|actions)\s*[:=]\s*(.+)", re.IGNORECASE)
+# one attempt per line start; horizontal whitespace only before the colon, so a run of blank lines is scanned once
+_ANSWER_LINE = re.compile(r"^[^\S\n]*(?:final[^\S\n]+)?(?:answer|action|actions)[^\S\n]*[:=]\s*(.+)",
+                          re.IGNORECASE | re.MULTILINE)
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
 _ACTION_TAG = re.compile(r"<action>(.*?)(?:</action>|$)", re.IGNORECASE | re.DOTALL)
 _SPLIT = re.compile(r"\|\||->|[,;\n|]")
 _STRIP = " \t\r\"'`.!:()[]{}<>"
@@ -71,18 +80,29 @@ def answer_region(text: str) -> str:
     tags = _ACTION_TAG.findall(text)
     if tags:
         return tags[-1]
-    if "</think>" in text.lower():
-        text = text[text.lower().rindex("</think>") + len("</think>"):]
+    last_think = None
+    for last_think in _THINK_END.finditer(text):
+        pass
+    if last_think is not None:
+        text = text[last_think.end():]
     lines = _ANSWER_LINE.findall(text)
     if lines:
         return lines[-1]
     return text
 
 
+def _too_long(text: str) -> ParseResult | None:
+    if len(text) > MAX_RESPONSE_CHARS:
+        return ParseResult(None, False, TOO_LONG, f"{len(text)} > {MAX_RESPONSE_CHARS} characters")
+    return None
+
+
 def parse_actions(text: str, names: Sequence[str], max_actions: int | None = None) -> ParseResult:
     """Parse Sokoban actions from model text into ids (index into ``names``: Up, Down, Left, Right order)."""
     if not isinstance(text, str):
         raise TypeError(f"parse_actions expects the response text (str), got {type(text).__name__}")
+    if (capped := _too_long(text)) is not None:
+        return ParseResult([], False, capped.outcome, capped.detail)
     lookup = {_norm(n): i for i, n in enumerate(names)}
     if len(lookup) != len(names):
         raise ValueError(f"action names {list(names)} are not distinct after normalisation")
@@ -108,6 +128,7 @@ def parse_actions(text: str, names: Sequence[str], max_actions: int | None = Non
     return ParseResult(actions, True, "ok")
 
 
+_DIGITS = frozenset("0123456789")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
 _FORMULA_LINE = re.compile(r"formula\"?'?\s*[:=]\s*\"?'?([^\"'\n}]+)", re.IGNORECASE)
 
@@ -129,15 +150,25 @@ def _json_candidates(text: str) -> list[str]:
     return out
 
 
+def _loads(blob: str) -> Any:
+    """``json.loads`` whose every failure is a ``JSONDecodeError`` (also too deep nesting and 4,301+-digit ints)."""
+    try:
+        return json.loads(blob)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise json.JSONDecodeError(f"unreadable JSON ({type(exc).__name__})", blob[:40], 0) from None
+
+
 def _loads_lenient(blob: str) -> Any:
     blob = blob.strip()
     try:
-        return json.loads(blob)
+        return _loads(blob)
     except json.JSONDecodeError:
         pass
     fixed = re.sub(r",\s*([}\]])", r"\1", blob)
     fixed = re.sub(r"(?<![A-Za-z])'([^']*)'", r'"\1"', fixed)
-    return json.loads(fixed)
+    return _loads(fixed)
 
 
 def _left_of_equals(formula: str) -> str:
@@ -149,6 +180,8 @@ def parse_gp_answer(text: str) -> ParseResult:
     """Parse a General Points answer into a dict with ``formula`` (and ``cards``/``number`` when given)."""
     if not isinstance(text, str):
         raise TypeError(f"parse_gp_answer expects the response text (str), got {type(text).__name__}")
+    if (capped := _too_long(text)) is not None:
+        return capped
     if not text.strip():
         return ParseResult(None, False, "empty")
     saw_json = False
@@ -171,6 +204,6 @@ def parse_gp_answer(text: str) -> ParseResult:
     if match:
         return ParseResult({"formula": _left_of_equals(match[-1])}, True, "ok")
     region = answer_region(text).strip()
-    if re.fullmatch(r"[\d\s+\-*/×÷xX()\[\]=.]+", region) and any(c.isdigit() for c in region):
+    if re.fullmatch(r"[0-9\s+\-*/×÷xX()\[\]=.]+", region) and any(c in _DIGITS for c in region):
         return ParseResult({"formula": region.split("=")[0].strip()}, True, "ok")
     return ParseResult(None, False, "bad_json" if saw_json else "no_json")

@@ -20,9 +20,9 @@ from typing import Any
 from envs.sokoban.level import Level, action_offsets, apply_actions, bits, solved_after
 from envs.sokoban.render import render_text
 from envs.sokoban.solver import Solution
+from envs.verdict import Verdict
 from tasks.puzzles.diversity import BASE_ACTIONS, Variant
-from tasks.puzzles.parsing import parse_actions
-from tasks.puzzles.verdict import Verdict
+from tasks.puzzles.parsing import ParseResult, parse_actions
 
 FORMATS = ("step", "plan", "cot")
 MODALITIES = ("text", "image", "both")
@@ -139,7 +139,10 @@ def make_answer(state: Level, variant: Variant, fmt: str, optimal_len: int,
 
 
 def verify(answer: dict[str, Any], response: str) -> Verdict:
-    """Strict check of a response against a stored answer (step/cot: an optimal next move; plan: solves)."""
+    """Strict check of a response against a stored answer (step/cot: an optimal next move; plan: solves).
+
+    Total on any response text: unreadable text gets reward 0 and the parser's outcome (see
+    :data:`tasks.puzzles.parsing.OUTCOMES`); a malformed *answer* (dataset row) raises, naming the missing key."""
     for key in ("format", "level", "actions"):
         if key not in answer:
             raise KeyError(f"sokoban answer is missing key {key!r}; got keys {sorted(answer)}")
@@ -150,16 +153,21 @@ def verify(answer: dict[str, Any], response: str) -> Verdict:
     if fmt == "plan":
         parsed = parse_actions(response, answer["actions"])
         if not parsed.ok:
-            return Verdict(0.0, False, False, parsed.outcome, {"detail": parsed.detail})
+            return _unparsed(parsed)
         solved_at = solved_after(level, parsed.value)
         success = solved_at is not None
-        return Verdict(float(success), success, True, "ok",
-                       {"moves": len(parsed.value), "solved_at": solved_at, "optimal_len": answer.get("optimal_len")})
+        return Verdict(outcome="ok", reward=float(success), success=success, details={
+            "moves": len(parsed.value), "solved_at": solved_at, "optimal_len": answer.get("optimal_len")})
     if "optimal_actions" not in answer:
         raise KeyError("sokoban step/cot answer is missing key 'optimal_actions'")
     parsed = parse_actions(response, answer["actions"], max_actions=1)
     if not parsed.ok:
-        return Verdict(0.0, False, False, parsed.outcome, {"detail": parsed.detail})
+        return _unparsed(parsed)
     action = parsed.value[0]
     success = action in answer["optimal_actions"]
-    return Verdict(float(success), success, True, "ok", {"action": action})
+    return Verdict(outcome="ok", reward=float(success), success=success, details={"action": action})
+
+
+def _unparsed(parsed: ParseResult) -> Verdict:
+    """Reward 0 with the parser's counted outcome (``too_long``, ``empty``, ``unknown_action``, ...)."""
+    return Verdict(outcome=parsed.outcome, reward=0.0, success=False, parse_ok=False, details={"detail": parsed.detail})

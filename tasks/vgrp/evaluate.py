@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from envs.verdict import too_long
 from envs.vgrp.core import Instance, verify
 from envs.vgrp.registry import get_puzzle
 from tasks.vgrp.parser import ParseStats, perception_correct
@@ -120,8 +121,9 @@ def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path 
 
 
 def probe_correct(text: Any, spec: dict[str, Any]) -> bool:
-    """A probe answer is right when the last answer-like token of the reply equals the expected one."""
-    if not isinstance(text, str):
+    """A probe answer is right when the last answer-like token of the reply equals the expected one (a reply over
+    :data:`~envs.verdict.MAX_RESPONSE_CHARS` is wrong; linear in the reply's length)."""
+    if not isinstance(text, str) or too_long(text):
         return False
     choices = spec.get("choices") or ["yes", "no"]
     tokens = re.findall(r"[A-Za-z0-9*]+", text.lower())

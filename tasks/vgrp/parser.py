@@ -15,7 +15,8 @@ __all__ = ["ParseStats", "ParsedResponse", "parse_response", "perception_correct
 
 
 class ParseStats:
-    """Counts parse outcomes (``ok``, ``answer_only``, ``perception_only``, ``no_grid``, ``no_json``, ``empty``)."""
+    """Counts parse outcomes (``ok``, ``answer_only``, ``perception_only``, ``no_grid``, ``no_json``, ``empty``,
+    ``too_long``: see :data:`envs.vgrp.answer.STATUSES`)."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter({s: 0 for s in STATUSES})

@@ -1,0 +1,9 @@
+"""mmsft plugin (entry point ``mmsft.plugins: libero``): LIBERO evaluation and demonstration collection commands.
+
+Nothing heavy is imported here: MuJoCo and robosuite load only inside the commands that need them.
+"""
+
+COMMANDS = {
+    ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
+    ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
+}

@@ -1,0 +1,8 @@
+"""mmsft plugin (entry point ``mmsft.plugins: puzzles``): puzzle rewards, dataset building and evaluation commands."""
+
+from tasks.puzzles import rewards as _rewards  # noqa: F401  (registers puzzle, puzzle_success, puzzle_format)
+
+COMMANDS = {
+    ("data", "build"): ("tasks.puzzles.cli_build", "Build SFT datasets (JSONL + PNG) from the puzzle worlds' solvers."),
+    ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
+}
