@@ -35,7 +35,10 @@ class EnvConfig:
     seed: int = _f(0, "Level seed of the task's seed ranges (the same seed and split as `mmsft data build`).", ge=0)
     train_levels: int = _f(0, "Cycle over the first N training levels (0: a fresh level for every group).", ge=0)
     eval_split: str = _f("test", "Seed range of the held-out levels (disjoint from training).", EVAL_SPLITS)
-    eval_episodes: int = _f(32, "Held-out episodes per evaluation (greedy, one per level, fixed seeds).", ge=0)
+    eval_episodes: int = _f(32, "Held-out levels per evaluation (a fixed seed set of env.eval_split).", ge=0)
+    eval_temperature: float = _f(0.0, "Sampling temperature of evaluation episodes (0: greedy).", ge=0.0)
+    eval_samples: int = _f(1, "Episodes per held-out level (> 1 with eval_temperature > 0: the policy's expected "
+                              "success, sampled with fixed seeds so evaluations compare like for like).", ge=1)
     eval_max_turns: int = _f(0, "Turn budget during evaluation (0: max_turns).", ge=0)
     log_episodes: int = _f(4, "Episode transcripts per rollout batch written to <run>/rollouts/ (JSONL).", ge=0)
     log_media: int = _f(2, "Episodes per rollout batch saved as GIF when the task renders frames (0: none).", ge=0)

@@ -6,8 +6,8 @@ each played by a group of ``rl.group_size`` episodes that share the level; every
 sequence (``env.concat_turns``, the default) or one per turn, rewarded with the episode return; then
 :class:`~mmsft.train.rollout_batches.RLStepBuilder` computes old / reference / teacher log-probs where needed (a
 callable teacher's values recorded during the episode are used as they are), the configured advantages and the
-``ppo_epochs × mini_batches`` schedule. :meth:`EnvProducer.evaluate` plays a fixed held-out seed set greedily (one
-episode per level) and reports the success rate.
+``ppo_epochs × mini_batches`` schedule. :meth:`EnvProducer.evaluate` plays a fixed held-out seed set (greedy by
+default) and reports the success rate.
 
 Every rank plays the same episodes (same weights, same seeds); the step builder gives each rank its share.
 """
@@ -23,6 +23,7 @@ import numpy as np
 from mmsft.rollout.agent import AgentLoop, Episode, episode_metrics
 from mmsft.rollout.engine import HFGenerateEngine
 from mmsft.rollout.episode_log import write_episode_logs
+from mmsft.rollout.evaluate import evaluate_episodes
 from mmsft.rollout.tasks import make_task
 from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
@@ -91,10 +92,6 @@ class EnvProducer:
             self.state["levels_started"] += 1
         return seeds
 
-    def eval_seeds(self) -> list[int]:
-        """The fixed held-out seed set (``env.eval_split``, first ``env.eval_episodes`` levels)."""
-        return [self.task.level_seed(self.env_cfg.eval_split, k) for k in range(self.env_cfg.eval_episodes)]
-
     # ---- rollout batches ----------------------------------------------------------------------------------------
     def _refill(self) -> None:
         started = time.perf_counter()
@@ -118,19 +115,15 @@ class EnvProducer:
         self.state["rollout_batches"] += 1
         self._metrics = stats
 
-    def evaluate(self, max_episodes: int | None = None) -> dict[str, float]:
-        """Greedy episodes on the held-out seed set; ``eval/success_rate`` and friends."""
-        seeds = self.eval_seeds()[: max_episodes] if max_episodes else self.eval_seeds()
-        if not seeds:
-            return {}
-        episodes = self.loop.run(seeds, 1, temperature=0.0, max_turns=self.env_cfg.eval_max_turns or None,
-                                 split=self.env_cfg.eval_split, frames_for=self.env_cfg.log_media)
-        if self.ctx.rank == 0 and self.ctx.run_dir is not None:
+    def evaluate(self, max_levels: int | None = None) -> dict[str, float]:
+        """Held-out success on the fixed seed set (:func:`mmsft.rollout.evaluate.evaluate_episodes`)."""
+        metrics, episodes = evaluate_episodes(self.loop, max_levels)
+        if episodes and self.ctx.rank == 0 and self.ctx.run_dir is not None:
             write_episode_logs(self.ctx.run_dir / "rollouts", f"eval-{self.state['evaluations']:04d}", episodes,
                                self.task.name, self.env_cfg.episode_reward, self.env_cfg.log_episodes,
                                self.env_cfg.log_media)
         self.state["evaluations"] += 1
-        return episode_metrics(episodes, "eval", self.env_cfg.episode_reward)
+        return metrics
 
     # ---- producer protocol --------------------------------------------------------------------------------------
     def next_step(self) -> list[Any]:
