@@ -21,7 +21,7 @@ from mmsft.rollout.env_config import EnvConfig
 from mmsft.rollout.envs import GymBatch, group_seeds, step_chunks
 from mmsft.rollout.tasks import ENV_TASKS, make_task
 
-import tasks.puzzles.env_tasks  # noqa: F401  (registers sokoban, general_points)
+import tasks.puzzles.env_tasks  # noqa: F401,E402  (registers sokoban, general_points)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,8 @@ def test_constrained_generation_stays_in_the_subset(text_policy):
     subset = tuple(range(300, 340))
     engine = HFGenerateEngine(lambda: loaded.model, adapter)
     prompt = adapter.encode(Sample("p", [Message("user", (Part("text", text="Say something."),))]), with_target=False)
-    fixed = engine.generate([prompt], SamplingParams(n=6, max_new_tokens=5, vocab_subset=subset, allow_stop=False, seed=1))
+    params = SamplingParams(n=6, max_new_tokens=5, vocab_subset=subset, allow_stop=False, seed=1)
+    fixed = engine.generate([prompt], params)
     for rollout in fixed:
         assert len(rollout.completion_ids) == 5 and not rollout.truncated
         assert set(rollout.completion_ids.tolist()) <= set(subset)
@@ -202,9 +203,8 @@ def test_vla_rollouts_sample_action_tokens_only_and_score_without_error(tiny_mod
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "frame.png")
         Image.fromarray(image).save(path)
-        prompt = adapter.encode(Sample("v", [Message("user", (Part("image", path=path),
-                                                              Part("text", text="What action should the robot take?")))]),
-                                with_target=False)
+        parts = (Part("image", path=path), Part("text", text="What action should the robot take?"))
+        prompt = adapter.encode(Sample("v", [Message("user", parts)]), with_target=False)
     engine = HFGenerateEngine(lambda: loaded.model, adapter)
     n_tokens = adapter.tokens_per_action * 2
     rollouts = engine.generate([prompt], SamplingParams(n=4, max_new_tokens=n_tokens, vocab_subset=subset,
@@ -221,7 +221,7 @@ def test_vla_rollouts_sample_action_tokens_only_and_score_without_error(tiny_mod
     bad = rollouts[0].as_encoded()
     bad.input_ids[-1] = adapter.tokenizer.eos_token_id
     bad_batch = adapter.collate([bad])
-    with pytest.raises(ValueError, match=r"supervised token id \d+ at \(row 0, position \d+\) lies outside vocab_subset"):
+    with pytest.raises(ValueError, match=r"token id \d+ at \(row 0, position \d+\) lies outside vocab_subset"):
         Policy(loaded.model)(bad_batch.inputs, bad_batch.loss_mask, vocab_subset=adapter.vocab_subset())
 
 
@@ -277,3 +277,45 @@ def test_vgrp_multi_turn_retries_until_correct(text_policy):
     assert [len(e.turns) for e in episodes] == [2, 1] and all(e.success for e in episodes)
     assert episodes[0].turns[0].outcome == "no_json" and "Try again" in episodes[0].turns[1].prompt
     assert episodes[0].turns[1].reward == 1.0 and episodes[0].turns[0].reward == 0.0
+
+
+def test_the_documented_example_task_runs(text_policy, tmp_path, monkeypatch):
+    """docs/adding_an_environment_task.md: its code block registers a working task (higher/lower hints)."""
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "adding_an_environment_task.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "doc_guess_task.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    if "guess" not in ENV_TASKS:
+        __import__("doc_guess_task")
+    _, adapter = text_policy
+    cfg = EnvConfig(max_turns=4, max_new_tokens_per_turn=8, task_args={"high": 9})
+    task = make_task("guess", cfg, adapter)
+    guesses: dict[int, list[int]] = {}
+
+    def script(slot: int, turn: int) -> str:  # binary search on the hints, one garbled answer on slot 1
+        low, high = guesses.setdefault(slot, [1, 9])
+        if slot == 1 and turn == 0:
+            return "hmm"
+        return f"My guess is {(low + high) // 2}"
+
+    loop = AgentLoop(task, adapter, ScriptedEngine(adapter, script), cfg, max_length=4096)
+    original_observe = task.observe
+
+    def observe(env, slot, observation, info, turn):  # keep the search interval from the env's hint
+        text = observation["text"]
+        guess = (guesses[slot][0] + guesses[slot][1]) // 2 if slot in guesses else None
+        if guess is not None and "higher" in text:
+            guesses[slot][0] = guess + 1
+        elif guess is not None and "lower" in text:
+            guesses[slot][1] = guess - 1
+        return original_observe(env, slot, observation, info, turn)
+
+    task.observe = observe
+    episodes = loop.run([task.level_seed("test", k) for k in range(3)], 1)
+    assert all(e.success for e in episodes if e.slot != 1)
+    assert episodes[1].turns[0].outcome == "no_number" and episodes[1].turns[0].reward == pytest.approx(-0.1)
+    assert all(len(e.turns) <= 4 for e in episodes)
+    sys.modules.pop("doc_guess_task", None)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.libero
 
 COMMON = ["task=libero", "plugins=[tasks.libero.env_task]", "env.concat_turns=false", "env.max_turns=2",
           "env.eval_episodes=0", "env.log_media=1", "env.task_args={task_ids: [0], image_size: 64, chunk: 1, "
-          "teacher_sigma_bins: 2.0, oracle_shaping: 1.0}", "rl.group_size=2", "rl.prompts_per_step=1", "train.max_steps=1",
+          "teacher_sigma_bins: 2.0, oracle_shaping: 1.0}", "rl.group_size=2", "rl.prompts_per_step=1",
+          "train.max_steps=1",
           "train.micro_batch_size=4", "train.progress=false", "train.tensorboard=false", "train.torch_threads=1",
           "optim.lr=1e-3", "data.max_length=2048"]
 
@@ -61,6 +62,7 @@ def _changed(before: dict, after: dict) -> float:
                   "rl.teacher=tasks.libero.teacher:recorded_teacher"]),
 ])
 def test_vla_steps_in_libero(tiny_models, tmp_path, sampled, name, extra):
+    # opd / exact_kl can only run on the values recorded during the episodes: RecordedTeacher raises if scored
     before, after = _train(tiny_models, tmp_path, name, extra)
     action_ids = set(ActionTokenizer.load(tiny_models["vla"]).action_token_ids.tolist())
     assert sampled, "no rollouts were generated"

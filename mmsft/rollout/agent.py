@@ -9,7 +9,7 @@ ends when the env terminates or truncates it, when the task says so (single-turn
 
 Trajectories become training sequences without re-tokenising anything the policy wrote:
 
-* ``concat_turns`` (default): one sequence per episode, the conversation ``prompt₁ answer₁ prompt₂ answer₂ …``.
+* ``concat_turns`` (default): one sequence per episode, the conversation ``prompt₁ answer₁ prompt₂ answer₂``….
   Each later prompt is the chat-template continuation after the exact sampled ids
   (:meth:`ModalityAdapter.encode_continuation`), and the next turn is generated from that whole context, so the
   sequence the trainer scores is token for token the one the policy sampled. The loss mask is True exactly on the
@@ -139,10 +139,11 @@ class AgentLoop:
         self._envs: dict[int, BatchedEnv] = {}
         self.spec = task.generation()
         scored = adapter.vocab_subset()
-        if scored is not None and (self.spec.vocab_subset is None or not set(self.spec.vocab_subset) <= set(scored.tolist())):
+        sampled = self.spec.vocab_subset
+        if scored is not None and (sampled is None or not set(sampled) <= set(scored.tolist())):
             raise ValueError(f"task {task.name!r} samples outside the adapter's vocab_subset ({len(scored)} ids) that "
                              "the trainer scores; constrain generation to it (GenerationSpec.vocab_subset)")
-        self._subset_index: dict[int, int] = {int(t): k for k, t in enumerate(scored.tolist())} if scored is not None else {}
+        self._subset_index = {int(t): k for k, t in enumerate(scored.tolist())} if scored is not None else {}
 
     def env(self, num_envs: int) -> BatchedEnv:
         if num_envs not in self._envs:
@@ -282,7 +283,8 @@ class AgentLoop:
             context.closed = not rollout.truncated and len(ids) > 0 and int(ids[-1]) in self.adapter.stop_token_ids
             return
         encoded = Encoded(prompt.sample_id, torch.cat([prompt.input_ids, ids]),
-                          torch.cat([torch.zeros(len(prompt), dtype=torch.bool), torch.ones(len(ids), dtype=torch.bool)]),
+                          torch.cat([torch.zeros(len(prompt), dtype=torch.bool),
+                                     torch.ones(len(ids), dtype=torch.bool)]),
                           prompt.mm)
         episode.sequences.append(TrainingSequence(encoded, logp, fields))
 

@@ -37,7 +37,8 @@ from tasks.libero.teacher import OracleBinTeacher
 NUM_INIT_STATES = 50  # stored init states per LIBERO task (the benchmark protocol)
 _DEFAULTS: dict[str, Any] = {"suite": "libero_spatial", "task_ids": list(range(10)), "camera": "agentview",
                              "image_size": 128, "render": "fast", "chunk": 1, "heldout_init_states": 10,
-                             "teacher_sigma_bins": 0.0, "oracle_shaping": 0.0, "step_timeout": 120.0, "reset_timeout": 600.0}
+                             "teacher_sigma_bins": 0.0, "oracle_shaping": 0.0, "step_timeout": 120.0,
+                             "reset_timeout": 600.0}
 
 
 def hold_action() -> np.ndarray:

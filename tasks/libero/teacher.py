@@ -38,9 +38,10 @@ class OracleBinTeacher:
     def log_probs(self, actions: np.ndarray) -> torch.Tensor:
         """``(chunk × action_dim, n_bins)`` log-probabilities, one row per action token in generation order, for
         oracle ``actions`` of shape ``(chunk, action_dim)``."""
-        centres = torch.as_tensor(self.action_tokenizer.to_bins(np.atleast_2d(actions)).reshape(-1), dtype=torch.float64)
-        bins = torch.arange(self.n_bins, dtype=torch.float64)
-        logits = -((bins[None, :] - centres[:, None]) ** 2) / (2 * self.sigma ** 2)
+        bins = self.action_tokenizer.to_bins(np.atleast_2d(actions)).reshape(-1)
+        centres = torch.as_tensor(bins, dtype=torch.float64)
+        grid = torch.arange(self.n_bins, dtype=torch.float64)
+        logits = -((grid[None, :] - centres[:, None]) ** 2) / (2 * self.sigma ** 2)
         return torch.log_softmax(logits, dim=-1).float()
 
 
