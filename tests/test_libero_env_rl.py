@@ -84,3 +84,31 @@ def test_oracle_teacher_distribution(tiny_models):
     assert torch.equal(logp.argmax(-1), torch.as_tensor(tokenizer.to_bins(action).reshape(-1)))
     with pytest.raises(ValueError, match="sigma_bins"):
         OracleBinTeacher(tokenizer, sigma_bins=0)
+
+
+def test_libero_batch_groups_and_abandoned_episodes():
+    """LiberoBatch over real worker processes (the fake env of test_libero_vector): groups share an init state, an
+    episode cut short by the agent's turn budget is recorded as abandoned, and ends report the final observation."""
+    from envs.libero.vector import LiberoVectorEnv
+    from mmsft.rollout.envs import LiberoBatch
+    from tasks.libero.env_task import LiberoTask
+
+    vec = LiberoVectorEnv(4, env_entry_point="tests.test_libero_vector:FakeEnv", env_kwargs={"mode": "ok"})
+    try:
+        batch = LiberoBatch(vec, LiberoTask.episode_of)
+        observations, _ = batch.reset([2000, 3001], 2)
+        assert [o["instruction"] for o in observations] == ["task 2", "task 2", "task 3", "task 3"]
+        batch.step([np.zeros(7)] * 4)
+        observations, _ = batch.reset([4000, 5000], 2)  # the first episodes are still running: abandoned
+        assert sum(r.reason.startswith("abandoned") for r in vec.results) == 4
+        assert [o["instruction"] for o in observations] == ["task 4"] * 2 + ["task 5"] * 2
+        for _ in range(3):
+            result = batch.step([np.zeros(7)] * 4)
+            assert not result.terminated.any()
+        result = batch.step([np.zeros(7)] * 4)  # the fake episodes end after 4 steps; even init states succeed
+        assert result.terminated.all() and all(info["success"] for info in result.infos)
+        assert all(o is not None and float(o["proprio"][0]) == 4.0 for o in result.observations)
+        with pytest.raises(ValueError, match="steps every running episode"):
+            batch.step([np.zeros(7)] * 4)
+    finally:
+        vec.close()

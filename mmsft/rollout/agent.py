@@ -213,7 +213,9 @@ class AgentLoop:
                     episode.turns[-1].reward = reward
                     episode.episode_return += reward
                     if result.observations[i] is not None:
-                        observations[i], infos[i] = result.observations[i], result.infos[i]
+                        observations[i] = result.observations[i]
+                    if result.infos[i]:  # a slot that did not move keeps its info
+                        infos[i] = result.infos[i]
                     episode.success = self.task.success(infos[i])
                     if result.terminated[i]:
                         episode.end = "terminated"

@@ -214,11 +214,18 @@ class LiberoBatch:
         zero = np.zeros(7, dtype=np.float32)
         obs, rewards, terminated, truncated, infos = self.vec.step(
             [np.asarray(a, dtype=np.float32) if a is not None else zero for a in actions])
+        infos = [dict(i) for i in infos]
         for i in range(n):
-            if terminated[i] or truncated[i]:  # the slot went idle: report the episode's last observation
+            if terminated[i] or truncated[i]:
+                # the slot went idle: report the episode's last observation, and its outcome (LiberoVectorEnv
+                # replaces the final step's info by the next episode's reset info plus the EpisodeResult)
                 obs[i] = infos[i].get("final_obs", obs[i])
+                ended = infos[i].get("episode_result")
+                if ended is not None:
+                    infos[i]["success"] = bool(ended.success)
+                    infos[i]["end_reason"] = ended.reason
         return StepResult(list(obs), np.asarray(rewards, dtype=np.float64), np.asarray(terminated, dtype=bool),
-                          np.asarray(truncated, dtype=bool), [dict(i) for i in infos])
+                          np.asarray(truncated, dtype=bool), infos)
 
     def close(self) -> None:
         self.vec.close()
