@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tasks.image_classification import shapes_world as sw  # noqa: E402
+from mmsft.data import shapes as sw  # noqa: E402
 
 MODEL_OVERRIDES: dict[str, Any] = {
     "hidden_size": 128,
@@ -204,7 +204,8 @@ def pretrain_shapes_base(out: str | os.PathLike[str], steps: int = DEFAULT_STEPS
         shutil.copytree(result.final_model_dir, tmp_out, dirs_exist_ok=True)
         report = {
             "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "num_train_images": num_train,
-            "num_eval_images": num_eval, "image_size": image_size, "model_overrides": model_overrides, "wall_time_s": round(elapsed, 1),
+            "num_eval_images": num_eval, "image_size": image_size, "model_overrides": model_overrides,
+            "wall_time_s": round(elapsed, 1),
             "attribute_qa_accuracy": {k.removeprefix("eval/"): round(v, 4) for k, v in result.metrics.items()
                                       if k.startswith("eval/accuracy")},
             "final_train_loss": round(float(result.metrics.get("train/loss", float("nan"))), 4),

@@ -1,15 +1,19 @@
-"""Shapes-world QA generator: schema, determinism, train/eval disjointness, media files, tokenizer fit."""
+"""Shapes-world QA generator: schema, determinism, train/eval disjointness, media files, tokenizer fit, and that the
+QA set and the classification images are drawn from one world (same palette, shapes and renderer)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mmsft.data.shapes import ANSWERS, COLOURS, KINDS, QUESTIONS, draw_shapes, generate_shapes_qa
+from mmsft.data.shapes import (
+    ANSWERS, BACKGROUND, CLASSNAMES, COLOURS, KINDS, QUESTIONS, SHAPES, Scene, generate_shapes_qa, render, sample_scene,
+)
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -118,4 +122,45 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="image_size"):
         generate_shapes_qa(tmp_path, 1, 1, image_size=55)
     with pytest.raises(ValueError, match="unknown colour 'teal'"):
-        draw_shapes(56, [("circle", "teal", 10, 10, 5)])
+        Scene("teal", "circle", 5.0, ((10.0, 10.0),))
+    with pytest.raises(ValueError, match="unknown shape 'hexagon'"):
+        Scene("red", "hexagon", 5.0, ((10.0, 10.0),))
+    with pytest.raises(ValueError, match="unknown texture 'dotted'"):
+        Scene("red", "star", 5.0, ((10.0, 10.0),), texture="dotted")
+
+
+def test_one_world_for_qa_and_classification(dataset: dict) -> None:
+    """QA answers and class names use the same colours and shapes; a plain scene is the classification scene
+    without the nuisance draws (same size bucket and position), rendered by the same function."""
+    rows = _rows(dataset["train"]) + _rows(dataset["eval"])
+    assert set(ANSWERS["image-shape"]) == set(SHAPES) == {name.split()[1] for name in CLASSNAMES}
+    assert set(ANSWERS["image-colour"]) == set(COLOURS) == {name.split()[0] for name in CLASSNAMES}
+    assert {row["meta"]["shape"] for row in rows} == set(SHAPES)
+    plain = sample_scene(random.Random("x"), "blue", "star", 56, nuisance=False)
+    full = sample_scene(random.Random("x"), "blue", "star", 56)
+    assert (plain.radius, plain.centres, plain.size) == (full.radius, full.centres, full.size)
+    assert plain.fill == COLOURS["blue"] and plain.background == BACKGROUND and plain.texture == "solid"
+    pixels = np.asarray(render(plain, 56))
+    assert (pixels == COLOURS["blue"]).all(axis=-1).sum() > 20 and (pixels == BACKGROUND).all(axis=-1).sum() > 1000
+    # Stripes blank every other 3-row band of the filled pixels (and only those).
+    striped = np.asarray(render(Scene("red", "square", 20.0, ((28.0, 28.0),), texture="striped"), 56))
+    solid = np.asarray(render(Scene("red", "square", 20.0, ((28.0, 28.0),)), 56))
+    filled = (solid == COLOURS["red"]).all(axis=-1)
+    bands = ((np.arange(56) // 3) % 2 == 1)[:, None]
+    assert np.array_equal((striped == COLOURS["red"]).all(axis=-1), filled & ~bands)
+
+
+def test_video_frames_reach_the_encoder_without_uninitialised_padding() -> None:
+    """The yuv420p frames given to x264 carry the swscale conversion of the RGB frame and zero row padding (the
+    uninitialised padding of a converted frame made the same clip encode to different bytes within one process)."""
+    import av
+
+    from mmsft.data.shapes import _yuv420p_frame
+
+    rgb = np.asarray(render(Scene("yellow", "triangle", 15.0, ((20.0, 30.0),)), 56))
+    frame = _yuv420p_frame(rgb)
+    expected = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert np.array_equal(frame.to_ndarray(), expected)
+    for plane, width in zip(frame.planes, (56, 28, 28)):
+        rows = np.frombuffer(bytes(plane), dtype=np.uint8).reshape(-1, plane.line_size)
+        assert plane.line_size > width and not rows[:, width:].any()

@@ -15,8 +15,9 @@ Reward: 1.0 on a step where the task's success predicate holds, else 0.0 (sparse
 state k); without it a state is drawn with the env's ``np_random`` (seed with ``reset(seed=...)``).
 Fixture placement, which the stored init states do not cover, is seeded per episode from
 ``(seed, task_id, init_state)`` (LIBERO samples it from numpy's global RNG), so an episode is reproducible
-regardless of which worker runs it. ``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator
-is built lazily on the first reset, so constructing the env (and reading its spaces) is cheap.
+regardless of which worker runs it and of what that worker ran before (see ``LiberoEnv._hard_reset``).
+``options={"task_id": j}`` switches the task of the same suite (the simulator is rebuilt, 4-10 s). The simulator is
+built lazily on the first reset, so constructing the env (and reading its spaces) is cheap.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ class LiberoEnv(gym.Env):
         # (seed, task, init state) only, whatever worker runs it and whatever ran before.
         base = self._sim_seed if seed is None else int(seed)
         self._env.seed((base * 1_000_003 + self._task.task_id * 1_009 + int(init_id)) % 2**32)
-        self._env.reset()
+        self._hard_reset()
         self._tune_render()
         raw = self._env.set_init_state(init_states(self.suite, self._task.task_id)[int(init_id)])
         for _ in range(self.num_settle_steps):
@@ -267,6 +268,22 @@ class LiberoEnv(gym.Env):
         return self._last_obs["images"][self.cameras[0]]
 
     # ------------------------------------------------------------------ helpers
+    def _hard_reset(self) -> None:
+        """Rebuild the scene (robosuite hard reset) with the same random draws whatever reset came before.
+
+        LIBERO's ``_load_model`` *appends* one open/close or on/off joint sampler per articulated object of the
+        scene's initial state (drawers, stoves) to ``object_property_initializers``, a list created once in the
+        constructor, and every hard reset calls ``_load_model``. Each earlier reset of the same simulator thus adds
+        draws from numpy's global RNG before the fixture placement is sampled, and the fixtures (cabinets, racks)
+        land 3-17 mm elsewhere on the n-th reset of an init state than on the first. Emptying the list first
+        leaves exactly the samplers of the scene being built, so the draws depend on the seed alone.
+        """
+        inner = self._env.env
+        if not inner.hard_reset or inner.deterministic_reset:
+            raise RuntimeError("LiberoEnv needs robosuite's hard reset (hard_reset=True, deterministic_reset=False)")
+        inner.object_property_initializers.clear()
+        self._env.reset()
+
     def _tune_render(self) -> None:
         if self.cameras and self.render_quality == "fast":
             apply_fast_render(self._env.env.sim)

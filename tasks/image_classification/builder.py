@@ -37,7 +37,7 @@ from typing import Any, Iterator, Sequence
 
 from PIL import Image
 
-from tasks.image_classification import shapes_world as sw
+from mmsft.data import shapes as sw
 from tasks.image_classification.loaders import ClassificationDataset, load_classification_dataset
 from tasks.image_classification.prompts import DEFAULT_PREFIX, build_question, format_prompt, solution
 from tasks.image_classification.sampling import build_options, sample_k_shot, split_base_new

@@ -7,3 +7,5 @@ COMMANDS = {
     ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
     ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
 }
+
+from tasks.libero import evaluators as _evaluators  # noqa: F401,E402  (registers libero_success; MuJoCo loads lazily)

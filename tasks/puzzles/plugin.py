@@ -6,3 +6,5 @@ COMMANDS = {
     ("data", "build"): ("tasks.puzzles.cli_build", "Build SFT datasets (JSONL + PNG) from the puzzle worlds' solvers."),
     ("eval-puzzles",): ("tasks.puzzles.cli_eval", "Score a policy's outputs on puzzle worlds (parser + verifier)."),
 }
+
+from tasks.puzzles import evaluators as _evaluators  # noqa: F401,E402  (registers puzzle_success)
