@@ -300,6 +300,9 @@ def validate_components(config: RunConfig) -> None:
             get_reward(name)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
+    if config.task and reward_names(config):
+        raise ConfigError(f"config key 'rl.rewards': task {config.task!r} gets its reward from the environment "
+                          "(env.episode_reward); rl.rewards applies to prompt datasets only — remove it")
     weights = [w for w in config.rl.reward_weights.split(",") if w.strip()]
     if weights and len(weights) != len(reward_names(config)):
         raise ConfigError(f"config key 'rl.reward_weights': {len(weights)} weights for "

@@ -179,14 +179,7 @@ class LiberoBatch:
         self.episode_of = episode_of
 
     def _abandon_running(self) -> None:
-        abandon = getattr(self.vec, "abandon", None)
-        if abandon is not None:
-            abandon()
-            return
-        # LiberoVectorEnv has no public way (yet) to end an episode early: end it as a failure like a fault does.
-        for slot in self.vec._slots:  # noqa: SLF001 - see the report: a public abandon() is requested
-            if slot.spec is not None:
-                self.vec._finish(slot, False, "abandoned: agent turn budget")  # noqa: SLF001
+        self.vec.abandon("abandoned: agent turn budget")
 
     def reset(self, seeds: Sequence[int], group_size: int = 1) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         from envs.libero.vector import grpo_groups

@@ -157,6 +157,6 @@ class EnvProducer:
         self.loop.close()
 
 
-@register_producer("env", provides=ENV_FIELDS, needs_dataset=False)
+@register_producer("env", provides=ENV_FIELDS, needs_dataset=False, records=("teacher_logp", "teacher_dist"))
 def build_env_producer(ctx: StageContext) -> EnvProducer:
     return EnvProducer(ctx)

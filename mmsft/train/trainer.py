@@ -139,6 +139,9 @@ class Trainer:
         from mmsft.train.scorers import build_scorers
 
         needs = scorer_needs(cfg, self.needed, self.on_policy)
+        if not cfg.rl.teacher:  # a producer that records teacher values during its rollouts needs no teacher scorer
+            for name in self.producer_entry.meta.get("records", ()):
+                needs[name.removesuffix("_logp")] = False
         self.scorers = build_scorers(self, policy, needs["old"], needs["ref"], needs["teacher"], needs["teacher_dist"])
         self.producer = self.producer_entry.fn(self.stage_context())
         per_epoch = self.producer.steps_per_epoch()

@@ -32,7 +32,6 @@ import numpy as np
 
 from mmsft.rollout.envs import BatchedEnv, LiberoBatch
 from mmsft.rollout.tasks import ENV_TASKS, EnvTask, GeneratedTurn, GenerationSpec, TurnAction, TurnPrompt
-from tasks.libero.teacher import OracleBinTeacher
 
 NUM_INIT_STATES = 50  # stored init states per LIBERO task (the benchmark protocol)
 _DEFAULTS: dict[str, Any] = {"suite": "libero_spatial", "task_ids": list(range(10)), "camera": "agentview",
@@ -72,7 +71,11 @@ class LiberoTask(EnvTask):
         self.train_states = list(range(NUM_INIT_STATES - held))
         self.heldout_states = list(range(NUM_INIT_STATES - held, NUM_INIT_STATES))
         sigma = float(self.args["teacher_sigma_bins"])
-        self.teacher = OracleBinTeacher(adapter.action_tokenizer, sigma) if sigma > 0 else None
+        self.teacher = None
+        if sigma > 0:
+            from tasks.libero.teacher import OracleBinTeacher  # torch: imported only when a teacher is asked for
+
+            self.teacher = OracleBinTeacher(adapter.action_tokenizer, sigma)
         self.shaping = float(self.args["oracle_shaping"])
         if self.shaping < 0:
             raise ValueError(f"env.task_args.oracle_shaping={self.shaping}: expected >= 0")
