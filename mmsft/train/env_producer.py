@@ -25,7 +25,7 @@ from mmsft.rollout.engine import HFGenerateEngine
 from mmsft.rollout.episode_log import write_episode_logs
 from mmsft.rollout.evaluate import evaluate_episodes
 from mmsft.rollout.tasks import make_task
-from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
+from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
 
 ENV_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id")
@@ -57,7 +57,7 @@ def drop_zero_std_groups(episodes: list[Episode], reward_mode: str) -> tuple[lis
     return [e for g in kept for e in g], len(groups) - len(kept)
 
 
-class EnvProducer:
+class EnvProducer(QueuedRolloutProducer):
     """Rollout batches from the agent loop; see the module docstring."""
 
     provides = frozenset(ENV_FIELDS)
@@ -126,18 +126,6 @@ class EnvProducer:
         return metrics
 
     # ---- producer protocol --------------------------------------------------------------------------------------
-    def next_step(self) -> list[Any]:
-        if not self._queue:
-            self._refill()
-        return self._queue.pop(0)
-
-    def pop_metrics(self) -> dict[str, float]:
-        metrics, self._metrics = self._metrics, {}
-        return metrics
-
-    def at_rollout_boundary(self) -> bool:
-        return not self._queue
-
     def steps_per_rollout(self) -> int:
         return self.builder.steps_per_rollout()
 

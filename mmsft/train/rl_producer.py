@@ -20,7 +20,7 @@ from mmsft.data.schema import DataError
 from mmsft.models.adapters import Encoded, ModelBatch, OverlongSample
 from mmsft.rewards import compute_rewards
 from mmsft.rollout import HFGenerateEngine, Rollout, RolloutEngine, SamplingParams
-from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
+from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
 
 RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id")
@@ -36,7 +36,7 @@ def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float)
 Group = tuple[int, list[Rollout], list[float], dict[str, list[float]]]
 
 
-class RLProducer:
+class RLProducer(QueuedRolloutProducer):
     """Queues the optimizer steps of one rollout batch at a time; see the module docstring."""
 
     provides = frozenset(RL_FIELDS)
@@ -183,18 +183,6 @@ class RLProducer:
                 handle.write(json.dumps(row, default=str) + "\n")
 
     # ---- producer protocol -----------------------------------------------------------------------------------
-    def next_step(self) -> list[ModelBatch]:
-        if not self._queue:
-            self._refill()
-        return self._queue.pop(0)
-
-    def pop_metrics(self) -> dict[str, float]:
-        metrics, self._metrics = self._metrics, {}
-        return metrics
-
-    def at_rollout_boundary(self) -> bool:
-        return not self._queue
-
     def steps_per_epoch(self) -> int:
         return max(1, len(self.samples) // self.cfg.rl.prompts_per_step) * self.builder.steps_per_rollout()
 
