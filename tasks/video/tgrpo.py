@@ -127,9 +127,10 @@ class VideoRLProducer(RLProducer):
         generator = np.random.default_rng([seed, 7])
         prompts = [permute_video_frames(self._prompt(groups[g][0]), self.adapter.processor, generator)[0]
                    for g in video]
-        params = SamplingParams(n=size, max_new_tokens=rl.max_new_tokens, temperature=rl.temperature, top_p=rl.top_p,
-                                top_k=rl.top_k, stop_strings=tuple(s for s in rl.stop_strings.split(",") if s),
-                                seed=seed + 17)
+        params = SamplingParams(n=size, max_new_tokens=self.max_new_tokens, temperature=rl.temperature,
+                                top_p=rl.top_p, top_k=rl.top_k,
+                                stop_strings=tuple(s for s in rl.stop_strings.split(",") if s), seed=seed + 17,
+                                vocab_subset=self.vocab_subset, allow_stop=self.allow_stop)
         rollouts = self.engine.generate(prompts, params)
         samples = [self.samples[groups[video[r.prompt_index]][0]] for r in rollouts]
         shuffled = compute_rewards([self.args.accuracy_reward], None, samples, [r.text for r in rollouts],
