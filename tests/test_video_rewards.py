@@ -198,3 +198,25 @@ def test_embedded_siglip_gets_uint8_and_prefers_the_true_description(clip, monke
     own, other = encoder.embed_text([" ".join(movie.description()),
                                      "The video shows a green star and a yellow triangle. The green star stays still."])
     assert similarity_reward(frames, own) > similarity_reward(frames, other)
+
+
+# ---------------------------------------------------------------------------------------------- hostile completions
+@pytest.mark.parametrize("problem_type", ["multiple choice", "numerical", "OCR", "free-form", "regression"])
+def test_rewards_are_total_and_fast_on_hostile_completions(problem_type, clip):
+    from tests.test_hostile_outputs import INPUTS, _run_all
+    from tasks.video import semantic
+
+    semantic.configure(None)  # the embedded tiny SigLIP, on real frames whenever a completion passes the gate
+    truths = {"multiple choice": "A", "numerical": "1,2", "OCR": "answer formula up", "free-form": "answer the 1",
+              "regression": "12"}
+    sample = _row(problem_type, f"<answer>{truths[problem_type]}</answer>", "h", clip)
+    names = ["videorft_accuracy", "videorft_format", "videorft_length", "videorft_semantic"]
+    warm = compute_rewards(names, None, [sample], [_tag(truths[problem_type])])  # loads the encoder (once per process)
+    assert warm.parts["videorft_semantic"][0] > 0
+
+    def check(text):
+        result = compute_rewards(names, None, [sample, sample], [text, text], completion_lengths=[400, 400])
+        assert all(np.isfinite(result.total)) and len(result.total) == 2
+
+    _run_all(check)
+    assert semantic.current_scorer().stats.misses <= 1

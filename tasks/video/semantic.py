@@ -112,8 +112,10 @@ class SiglipEncoder:
         return out if hasattr(out, "norm") else out.pooler_output
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised text embeddings; lone surrogates (not encodable text) become ``?`` first."""
         torch = self.torch
-        batch = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_length,
+        clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
+        batch = self.tokenizer(clean, padding="max_length", truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         with torch.no_grad():
             out = self._tensor(self.model.get_text_features(input_ids=batch["input_ids"].to(self.device)))
