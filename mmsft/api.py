@@ -104,8 +104,8 @@ class LoadedPolicy:
         from mmsft.data.schema import Message, Part, Sample
         from mmsft.eval.generation import generate
 
-        samples = [p if isinstance(p, Sample) else Sample(f"prompt-{i}", [Message("user", (Part("text", text=str(p)),))])
-                   for i, p in enumerate(prompts)]
+        samples = [p if isinstance(p, Sample) else
+                   Sample(f"prompt-{i}", [Message("user", (Part("text", text=str(p)),))]) for i, p in enumerate(prompts)]
         if temperature > 0:
             torch.manual_seed(seed)
             sampling = {"temperature": temperature, **sampling}
@@ -120,7 +120,8 @@ def load_policy(path: str | Path, family: str = "auto", dtype: str = "float32", 
     from mmsft.data.media import MediaBudget
     from mmsft.eval.evaluators import ModelSettings, load_eval_model
 
-    settings = ModelSettings(family=family, dtype=dtype, device=device, budget=MediaBudget(**budget) if budget else None)
+    settings = ModelSettings(family=family, dtype=dtype, device=device,
+                             budget=MediaBudget(**budget) if budget else None)
     loaded, adapter = load_eval_model(str(path), settings)
     return LoadedPolicy(str(path), loaded.model, loaded.processor, adapter, loaded.family, loaded)
 

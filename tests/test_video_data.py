@@ -4,6 +4,7 @@ reasoning world (tasks/video/world.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +165,8 @@ def test_world_is_deterministic_and_readable(tmp_path):
     first = generate_world(tmp_path / "a", 14, 7, seed=3)
     second = generate_world(tmp_path / "b", 14, 7, seed=3)
     assert (tmp_path / "a" / "train.json").read_text() == (tmp_path / "b" / "train.json").read_text()
-    assert (tmp_path / "a" / "videos" / "000003.mp4").read_bytes() == (tmp_path / "b" / "videos" / "000003.mp4").read_bytes()
+    clip = Path("videos") / "000003.mp4"
+    assert (tmp_path / "a" / clip).read_bytes() == (tmp_path / "b" / clip).read_bytes()
     assert first["counts"]["train"] == {k: 2 for k in KINDS} and first["counts"] == second["counts"]
     loaded = load_released(first["train"], format="video-r1-cot")
     assert loaded.report.loaded == 14 and not loaded.report.skipped

@@ -14,7 +14,8 @@ from mmsft.rewards import compute_rewards
 from tasks.video import plugin  # noqa: F401  (registers the rewards)
 from tasks.video.answers import extract_answer, is_think_answer_format, parse_number
 from tasks.video.rewards import length_bonus, mean_relative_accuracy, score_answer, videorft_length
-from tasks.video.semantic import SemanticScorer, SemanticSettings, reasoning_text, similarity_reward, wrap_like_reference
+from tasks.video.semantic import (SemanticScorer, SemanticSettings, reasoning_text, similarity_reward,
+                                  wrap_like_reference)
 
 
 def _row(problem_type: str, solution: str, sample_id: str = "s", media: str | None = None) -> Sample:
@@ -70,7 +71,8 @@ def test_ground_truth_columns_and_fallbacks():
 
 
 def test_format_reward():
-    cases = {"<think>x</think>\n<answer>A</answer>": 1.0, "<think>x</think>A": 0.0, "x<think>a</think><answer>A</answer>": 0.0,
+    cases = {"<think>x</think>\n<answer>A</answer>": 1.0, "<think>x</think>A": 0.0,
+             "x<think>a</think><answer>A</answer>": 0.0,
              "<think>a</think> \t<answer>A</answer>": 1.0, "<think>a</think>b<answer>A</answer>": 0.0}
     texts = list(cases)
     got = compute_rewards(["videorft_format"], None, [_row("OCR", "<answer>A</answer>")] * len(texts), texts).total

@@ -38,3 +38,13 @@ def test_table_lists_arms_types_and_wall_times():
     assert "| arm | accuracy | format | OCR | numerical | wall s |" in text
     assert "| zero-shot | 0.100 | 0.000 | 0.500 | 0.000 | 1.5 |" in text
     assert "| cot-sft | 0.250 | 1.000 | 0.750 | 0.000 | 20.0 |" in text and "total wall time 30.0 s" in text
+
+
+def test_cli_has_the_study_command():
+    from mmsft.cli import build_parser
+    from mmsft.plugins import import_plugin
+
+    import_plugin("tasks.video.plugin")  # what the `video` entry point does in an installed checkout
+    args = build_parser().parse_args(["study", "videorft", "--quick", "--out", "x", "--rl-steps", "3"])
+    assert args.quick and args.out == "x" and args.rl_steps == 3
+    assert args._run.__module__ == "tasks.video.cli_study"

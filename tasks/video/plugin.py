@@ -26,5 +26,6 @@ register_algorithm("video_r1", stage="video_rl",
 
 COMMANDS = {
     ("study", "videorft"): ("tasks.video.cli_study",
-                            "Video reasoning study: zero-shot vs CoT-SFT vs SFT→GRPO (± semantic reward, ± T-GRPO)."),
+                            "Video reasoning study: zero-shot vs CoT-SFT vs SFT→GRPO "
+                            "(± semantic reward, ± T-GRPO)."),
 }

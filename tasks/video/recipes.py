@@ -69,7 +69,8 @@ def sft_config(model: str | Path, train_path: str | Path, media_root: str | Path
         "objective": {"name": "sft"},
         "optim": {"lr": 1e-3 if tiny else 1e-6, "max_grad_norm": 5.0, "warmup_ratio": 0.05},
         "train": {"output_dir": str(out_dir), "max_steps": max_steps, "epochs": 3.0 if tiny else 1.0,
-                  "micro_batch_size": 4 if tiny else 1, "grad_accum": 1 if tiny else 2, "torch_threads": 1 if tiny else 0,
+                  "micro_batch_size": 4 if tiny else 1, "grad_accum": 1 if tiny else 2,
+                  "torch_threads": 1 if tiny else 0,
                   "progress": False, "tensorboard": False, "resume": "never"},
     }
 

@@ -62,9 +62,10 @@ class SemanticSettings:
     cache_size: int = 256
 
     def budget(self) -> MediaBudget:
+        """The frame budget (VideoRFT's qwen-vl-utils: FPS_MIN_FRAMES = FPS_MAX_FRAMES = 16, i.e. always 16 frames,
+        fewer only when the video has fewer)."""
         return MediaBudget(image_max_pixels=self.image_max_pixels, video_max_pixels=self.video_max_pixels,
-                           video_fps=self.video_fps, video_min_frames=min(self.frames, 2) if self.frames < 4 else 4,
-                           video_max_frames=self.frames)
+                           video_fps=self.video_fps, video_min_frames=self.frames, video_max_frames=self.frames)
 
 
 def reasoning_text(completion: str) -> str:

@@ -78,7 +78,8 @@ def build_tiny_siglip(out_dir: str | Path, steps: int = 1500, batch_size: int = 
     processor = SiglipImageProcessor(size={"height": SIZE, "width": SIZE}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     model = build_model(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=max(0.05, 2.0 / steps))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
+                                                   pct_start=max(0.05, 2.0 / steps))
     rng = random.Random(f"siglip-train-{seed}")
     started, losses = time.perf_counter(), []
     model.train()
