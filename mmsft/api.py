@@ -104,8 +104,12 @@ class LoadedPolicy:
         from mmsft.data.schema import Message, Part, Sample
         from mmsft.eval.generation import generate
 
-        samples = [p if isinstance(p, Sample) else
-                   Sample(f"prompt-{i}", [Message("user", (Part("text", text=str(p)),))]) for i, p in enumerate(prompts)]
+        def as_sample(index: int, prompt: Any) -> Sample:
+            if isinstance(prompt, Sample):
+                return prompt
+            return Sample(f"prompt-{index}", [Message("user", (Part("text", text=str(prompt)),))])
+
+        samples = [as_sample(i, p) for i, p in enumerate(prompts)]
         if temperature > 0:
             torch.manual_seed(seed)
             sampling = {"temperature": temperature, **sampling}
