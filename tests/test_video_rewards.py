@@ -222,3 +222,22 @@ def test_rewards_are_total_and_fast_on_hostile_completions(problem_type, clip):
 
     _run_all(check)
     assert semantic.current_scorer().stats.misses <= 1
+
+
+def test_tiny_siglip_build_is_deterministic(tmp_path):
+    from tasks.video.siglip_tiny import build_tiny_siglip
+
+    first = build_tiny_siglip(tmp_path / "a", steps=3, batch_size=4, eval_clips=4)
+    second = build_tiny_siglip(tmp_path / "b", steps=3, batch_size=4, eval_clips=4)
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert first["final_loss"] == second["final_loss"] and 0 <= first["retrieval_top1"] <= 1
+
+
+def test_shipped_tiny_siglip_report():
+    import json
+
+    from tasks.video.semantic import DEFAULT_ENCODER
+
+    report = json.loads((DEFAULT_ENCODER / "build_report.json").read_text())
+    assert report["retrieval_top1"] >= 0.5 and report["reward_own_description"] > report["reward_other_description"]
+    assert sum(f.stat().st_size for f in DEFAULT_ENCODER.iterdir()) < 3 * 2**20

@@ -64,7 +64,7 @@ def _batch(rng: random.Random, size: int) -> tuple[list[np.ndarray], list[str]]:
 
 
 def build_tiny_siglip(out_dir: str | Path, steps: int = 1500, batch_size: int = 48, lr: float = 1e-3,
-                      seed: int = 0, tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
+                      seed: int = 0, tokenizer_dir: str | Path | None = None, eval_clips: int = 64) -> dict[str, Any]:
     """Build, train and save the tiny SigLIP into ``out_dir``; returns the build report (also saved as
     ``build_report.json``: steps, wall time, held-out frame→text retrieval accuracy and reward gap)."""
     import torch
@@ -104,7 +104,7 @@ def build_tiny_siglip(out_dir: str | Path, steps: int = 1500, batch_size: int = 
               "wall_time_s": round(time.perf_counter() - started, 1),
               "final_loss": round(float(np.mean(losses[-50:])), 4), "model": MODEL_SIZE, "patch_size": PATCH,
               "image_size": SIZE, "text_length": TEXT_LENGTH, "torch": torch.__version__}
-    report.update(evaluate_encoder(out_dir, seed))
+    report.update(evaluate_encoder(out_dir, seed, eval_clips))
     (out_dir / "build_report.json").write_text(json.dumps(report, indent=2))
     return report
 
