@@ -35,7 +35,7 @@ class StudySettings:
     sft_steps: int = 1500
     sft_lr: float = 2e-3
     rl_steps: int = 60
-    rl_lr: float = 1e-5
+    rl_lr: float = 2e-4
     group_size: int = 4
     prompts_per_step: int = 4
     max_new_tokens: int = 160
