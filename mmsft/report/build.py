@@ -81,7 +81,7 @@ def _environment(data: ReportData) -> tuple[TableData, str]:
         elif key == "cpu" and isinstance(value, dict):
             rows.append(["cpu", f"{value.get('model')} · {value.get('cores')} cores · bf16 instructions: "
                                 f"{', '.join(value.get('bf16_flags') or []) or 'none'}"])
-        elif key != "argv":
+        elif key != "argv" and value not in (None, ""):
             rows.append([key, fmt(value if not isinstance(value, (list, dict)) else json.dumps(value))])
     return TableData("", ["", "value"], rows), note
 
@@ -133,8 +133,8 @@ def render(data: ReportData, options: ReportOptions) -> str:
     if len(data.media) > options.max_gallery:
         notes.append(f"{len(data.media) - options.max_gallery} more episode / media files not shown "
                      f"(cap {options.max_gallery})")
-    nav = [("summary", "Summary"), ("config", "Config"), ("curves", "Curves"), ("matrix", "Matrix"),
-           ("results", "Results"), ("samples", "Samples"), ("environment", "Environment"), ("notes", "Notes")]
+    nav = [("summary", "Summary"), ("matrix", "Matrix"), ("results", "Results"), ("curves", "Curves"),
+           ("samples", "Samples"), ("config", "Config"), ("environment", "Environment"), ("notes", "Notes")]
     present = {"config": bool(data.config_text), "matrix": bool(data.matrix), "results": bool(results or raw_results
                                                                                               or figures),
                "notes": bool(notes)}

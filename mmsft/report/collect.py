@@ -119,7 +119,8 @@ def read_run(path: Path, name: str | None = None) -> RunData:
         run.summary = {k: v for k, v in summary.items() if numeric(v)}
     elif run.records:  # a run still going or killed: the last value of each metric
         for record in run.records:
-            run.summary.update({k: v for k, v in record.items() if numeric(v) and k != "time"})
+            run.summary.update({k: v for k, v in record.items() if numeric(v) and k not in ("time", "step")})
+        run.summary = {"steps": run.records[-1]["step"], **run.summary}
     run.environment = read_environment(path)
     rollouts = path / "rollouts"
     if rollouts.is_dir():
@@ -193,14 +194,17 @@ def _results(root: Path) -> list[tuple[str, Any]]:
 
 
 def _eval_files(root: Path) -> list[tuple[str, Path]]:
+    """Predictions / completions of evaluations: ``eval/**`` (pipelines) and ``predictions*.jsonl`` at the top
+    (studies)."""
+    top = [(path.stem, path) for path in sorted(root.glob("predictions*.jsonl"))]
     eval_root = root / "eval"
     if not eval_root.is_dir():
-        return []
+        return top
     files = []
     for name in ("predictions.jsonl", "completions.jsonl"):
         files += sorted(eval_root.rglob(name))
     files.sort()
-    return [(str(p.parent.relative_to(eval_root)), p) for p in files]
+    return top + [(str(p.parent.relative_to(eval_root)), p) for p in files]
 
 
 def collect(root: Path) -> ReportData:

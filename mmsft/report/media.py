@@ -84,6 +84,17 @@ def _sample(frames: list, count: int) -> list:
     return [frames[round(i * (len(frames) - 1) / (count - 1))] for i in range(count)]
 
 
+def _shrink(frames: list[Image.Image], total_ms: float, budget: MediaBudget, what: str) -> tuple[bytes, str]:
+    """Re-encode frames as a GIF, halving the size and frame count until it fits the per-item cap (or 32 px)."""
+    px, count = max(budget.thumb_px // 2, 32), MAX_GIF_FRAMES
+    while True:
+        picked = _sample(frames, count)
+        payload = _gif_from_frames(picked, px, max(int(total_ms / max(len(picked), 1)), 40))
+        if _encoded_size(payload) <= budget.per_item or px <= 32:
+            return payload, f"{what}: {len(picked)} of {len(frames)} frames at {px}px"
+        px, count = px // 2, max(8, count // 2)
+
+
 def _gif(path: Path, budget: MediaBudget) -> tuple[bytes, str]:
     raw = path.read_bytes()
     if _encoded_size(raw) <= budget.per_item:
@@ -95,10 +106,7 @@ def _gif(path: Path, budget: MediaBudget) -> tuple[bytes, str]:
             frames.append(frame.copy())
             if len(frames) >= 2000:
                 break
-    picked = _sample(frames, MAX_GIF_FRAMES)
-    step_ms = int(sum(durations) / max(len(picked), 1))
-    return _gif_from_frames(picked, budget.thumb_px // 2, max(step_ms, 40)), (
-        f"re-encoded: {len(picked)} of {len(frames)} frames at {budget.thumb_px // 2}px")
+    return _shrink(frames, float(sum(durations)), budget, "re-encoded")
 
 
 def _video_gif(path: Path, budget: MediaBudget) -> tuple[bytes, str]:
@@ -112,10 +120,7 @@ def _video_gif(path: Path, budget: MediaBudget) -> tuple[bytes, str]:
             frames.append(frame.to_image())
             if index >= 2000:
                 break
-    picked = _sample(frames, MAX_GIF_FRAMES)
-    step_ms = int(1000 * len(frames) / rate / max(len(picked), 1))
-    return _gif_from_frames(picked, budget.thumb_px // 2, max(step_ms, 40)), (
-        f"GIF preview: {len(picked)} of {len(frames)} frames at {budget.thumb_px // 2}px")
+    return _shrink(frames, 1000.0 * len(frames) / rate, budget, "GIF preview")
 
 
 def embed_file(path: Path, budget: MediaBudget, root: Path | None = None) -> Embedded | None:

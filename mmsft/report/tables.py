@@ -56,6 +56,8 @@ def json_tables(name: str, data: Any) -> list[TableData]:
         return [top]
     flat: list[list[str]] = []
     for key, value in data.items():
+        if str(key).startswith("_") or (key == "args" and isinstance(value, dict)):
+            continue  # private entries; a command's arguments are shown under Config
         grid = _grid(f"{name} · {key}", value) if isinstance(value, dict) else None
         if grid is not None:
             tables.append(grid)
