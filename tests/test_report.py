@@ -199,6 +199,9 @@ def test_pipeline_report_has_the_matrix_and_every_stage(pipeline_run):
         assert f"{stage} " in text
     assert "evaluation 1-red/red · predictions.jsonl" in text and "All runs" in text
     assert "stages:" in text  # pipeline.yaml under Config
+    card = (pipeline_run / "stages" / "1-red" / "merged" / "README.md").read_text()  # the LoRA stage's merged model
+    assert "LoRA adapter merged into its base weights" in card and "AutoModelForCausalLM" in card
+    assert str(pipeline_run / "stages" / "1-red" / "merged") in card and "PeftModel" not in card
 
 
 def _fake_run(root: Path, records: int = 3) -> Path:

@@ -119,7 +119,8 @@ def method_lines(config: dict[str, Any]) -> list[str]:
             try:
                 from mmsft.rewards import get_reward
 
-                first, ids = _doc(get_reward(reward).fn)
+                fn = get_reward(reward)
+                first, ids = _doc(getattr(fn, "fn", fn))
                 described.append(f"`{reward}` ({first.rstrip('.')}){_cite(ids)}" if first else f"`{reward}`")
             except Exception:  # noqa: BLE001
                 described.append(f"`{reward}`")

@@ -222,9 +222,14 @@ class _Trackio(_Tracker):
             self.tracker.log({name: trackio.Table(columns=columns, data=rows)}, step=step)
 
 
-def _start_tracker(name: str, run_dir: Path, start_step: int, config: dict[str, Any], ids: dict[str, str]) -> _Tracker:
-    """Build and start accelerate's tracker for ``name`` (offline defaults, see the module doc)."""
-    from accelerate import tracking
+_LOCAL_MLFLOW: dict[str, str] = {}  # the file store this process pointed mlflow at last
+
+
+def _make_tracker(name: str, run_dir: Path, start_step: int, config: dict[str, Any], ids: dict[str, str]) -> _Tracker:
+    """Build accelerate's tracker for ``name`` with the offline defaults of the module doc (not started yet)."""
+    from accelerate import PartialState, tracking
+
+    PartialState()  # accelerate's tracker logging needs its state; the trainer's Accelerator made it already
 
     run_name = run_dir.resolve().name
     if name == "tensorboard":
@@ -241,16 +246,17 @@ def _start_tracker(name: str, run_dir: Path, start_step: int, config: dict[str, 
     elif name == "mlflow":
         import mlflow
 
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri or uri == _LOCAL_MLFLOW.get("uri"):  # set_tracking_uri exports the variable: ours is not the user's
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # the local, server-free store
-            mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())
+            _LOCAL_MLFLOW["uri"] = (run_dir / "mlruns").resolve().as_uri()
+            mlflow.set_tracking_uri(_LOCAL_MLFLOW["uri"])
         tracker = tracking.MLflowTracker(experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "mmsft"),
                                          run_id=ids.get("mlflow"), run_name=run_name)
         wrapper = _MLflow(tracker)
     else:
         tracker = tracking.TrackioTracker(os.environ.get("TRACKIO_PROJECT", "mmsft"), name=run_name, config=config)
         wrapper = _Trackio(tracker)
-    tracker.start()
     return wrapper
 
 
@@ -303,13 +309,18 @@ class MetricsLogger:
         ids = ids if isinstance(ids, dict) else {}
         text = yaml.safe_dump(config, sort_keys=False)
         for name in names:
+            tracker = None
             try:
-                tracker = _start_tracker(name, self.run_dir, start_step, config, ids)
+                tracker = _make_tracker(name, self.run_dir, start_step, config, ids)
+                tracker.tracker.start()
                 if start_step == 0:
                     tracker.config(config, text)
             except Exception as exc:  # noqa: BLE001 — any client failure at start is reported on one line
-                for started in self.trackers:
-                    started.finish()
+                for started in [*self.trackers, *([tracker] if tracker is not None else [])]:
+                    try:
+                        started.finish()
+                    except Exception:  # noqa: BLE001 — it may not have started at all
+                        pass
                 raise TrackerError(f"train.report_to: tracker {name!r} failed to start ({type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0] if str(exc) else ''}); fix it or leave {name} out of "
                                    "train.report_to") from exc
