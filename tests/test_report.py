@@ -288,3 +288,24 @@ def test_report_command(sft_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "missing: not a folder" in err
+
+
+def test_agent_episodes_render_turn_by_turn_with_their_gif(tmp_path):
+    from mmsft.rollout.agent import Episode, TurnRecord
+    from mmsft.rollout.episode_log import write_episode_logs
+
+    run = _fake_run(tmp_path / "run")
+    frames = [np.full((32, 32, 3), (40 * i, 200, 30), np.uint8) for i in range(4)]
+    episode = Episode(slot=0, group=0, seed=7, turns=[
+        TurnRecord(1, "Board:\n#@ #\nYour move?", "<answer>Right</answer>", "ok", 0.0),
+        TurnRecord(2, "Board:\n# @#\nYour move?", "<answer>Up</answer>", "invalid", -0.1)],
+        episode_return=0.9, success=True, end="terminated", frames=frames)
+    write_episode_logs(run / "rollouts", "env-000000", [episode], "sokoban", "return", 4, 2)
+    page = check_page(build_report(run))
+    text = _text(page)
+    assert "Board: #@ # Your move?" in text and "<answer>Right</answer> [outcome: ok, reward: 0]" in text
+    assert "outcome: invalid, reward: -0.1" in text and "success: True" in text and "end: terminated" in text
+    gifs = [v for t, a, v in page.urls if v.startswith("data:image/gif")]
+    with Image.open(io.BytesIO(base64.b64decode(gifs[0].split(",", 1)[1]))) as image:
+        assert image.n_frames == 4
+    assert "env-000000-ep0-success.gif" in text

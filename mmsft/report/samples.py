@@ -27,6 +27,15 @@ def clip(text: Any, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
+def short(value: Any, limit: int = MAX_FIELD) -> str:
+    """A field value for a chip: numbers to 4 significant digits, text clipped."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return clip(value, limit)
+
+
 @dataclass
 class Turn:
     role: str
@@ -128,6 +137,19 @@ def _message_turns(messages: list[Any], base: Path, budget: MediaBudget, root: P
     return turns
 
 
+def _episode_turns(turns: list[Any]) -> list[Turn]:
+    """Turns of an episode log row (``{"prompt", "output", "outcome", "reward", ...}`` each)."""
+    out = []
+    for turn in turns[:50]:
+        if not isinstance(turn, dict):
+            continue
+        if turn.get("prompt") is not None:
+            out.append(Turn("user", clip(turn["prompt"])))
+        notes = ", ".join(f"{k}: {short(turn[k], 80)}" for k in ("outcome", "reward") if turn.get(k) is not None)
+        out.append(Turn("assistant", clip(turn.get("output", "")) + (f"\n[{notes}]" if notes else "")))
+    return out
+
+
 def _media_fields(row: dict[str, Any], base: Path, budget: MediaBudget, root: Path) -> list[Embedded]:
     out = []
     for value in row.values():
@@ -161,6 +183,8 @@ def rollout_transcripts(run_path: Path, files: list[Path], config: dict[str, Any
         transcript = Transcript(title)
         if isinstance(row.get("messages"), list):
             transcript.turns = _message_turns(row["messages"], path.parent, budget, run_path)
+        elif isinstance(row.get("turns"), list):  # an agent-loop episode: prompt / output per turn
+            transcript.turns = _episode_turns(row["turns"])
         else:
             sample = samples.get(str(row.get("sample_id")))
             if sample is not None:
@@ -169,12 +193,10 @@ def rollout_transcripts(run_path: Path, files: list[Path], config: dict[str, Any
             if completion is not None:
                 transcript.turns.append(Turn("assistant", clip(completion)))
         for key, value in row.items():
-            if key in ("messages", "completion", "response", "text", "sample_id"):
+            if key in ("messages", "turns", "completion", "response", "text", "sample_id"):
                 continue
-            if isinstance(value, float):
-                transcript.fields[key[:40]] = f"{value:.4g}"
-            elif isinstance(value, (str, int, bool)) or value is None:
-                transcript.fields[key[:40]] = clip(value, MAX_FIELD)
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                transcript.fields[key[:40]] = short(value)
         transcript.media = _media_fields(row, path.parent, budget, run_path)
         out.append(transcript)
     return out
@@ -186,7 +208,7 @@ def data_transcripts(config: dict[str, Any] | None, budget: MediaBudget, count: 
         return []
     out = []
     for sample_id, sample in lookup_samples(config, None, count).items():
-        fields = {"answer": clip(sample.answer, MAX_FIELD)} if sample.answer is not None else {}
+        fields = {"answer": short(sample.answer)} if sample.answer is not None else {}
         out.append(Transcript(f"training sample {clip(sample_id, 80)}", _sample_turns(sample, budget, True), fields))
     return out
 

@@ -125,6 +125,13 @@ def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _cell(value: Any) -> Any:
+    """A table cell every tracker accepts: scalars as they are, anything nested as (clipped) JSON text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value[:4000] if isinstance(value, str) else value
+    return json.dumps(value, default=str, ensure_ascii=False)[:4000]
+
+
 def _warn(message: str) -> None:
     print(f"mmsft: warning: {message}", file=sys.stderr, flush=True)
 
@@ -204,8 +211,7 @@ class _MLflow(_Tracker):
     def table(self, name: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
         import mlflow
 
-        data = {c: [str(row[i]) if isinstance(row[i], (dict, list)) else row[i] for row in rows]
-                for i, c in enumerate(columns)}
+        data = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
         mlflow.log_table(data=data, artifact_file=f"{name}.json")
 
 
@@ -376,7 +382,7 @@ class MetricsLogger:
             columns = list(dict.fromkeys(k for row in rows for k in row))
             if not rows or not columns:
                 continue
-            data = [[row.get(c) for c in columns] for row in rows]
+            data = [[_cell(row.get(c)) for c in columns] for row in rows]
             name = f"rollouts/{path.stem}"
             self._each_tracker("log a table", lambda t: t.table(name, columns, data, step))
 
