@@ -53,6 +53,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _style(axis: Any, title: str) -> None:
+    """Small title and few ticks (fixed margins instead of tight_layout: a report is drawn at the end of every run)."""
+    axis.set_title(title, fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.locator_params(nbins=4)
+    axis.grid(alpha=0.3)
+
+
 def _png(fig: Any, dpi: int) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -65,6 +73,8 @@ def curves_png(run: RunData, max_panels: int = MAX_PANELS, dpi: int = 70) -> tup
     keys = metric_keys(run.records)
     if not keys:
         return None, []
+    constant = {k for k in keys if len(set(series(run.records, k)[1])) <= 1}
+    keys = [k for k in keys if k not in constant] + [k for k in keys if k in constant]  # flat lines last
     shown, omitted = keys[:max_panels], keys[max_panels:]
     plt = _pyplot()
     rows = math.ceil(len(shown) / COLUMNS)
@@ -76,10 +86,8 @@ def curves_png(run: RunData, max_panels: int = MAX_PANELS, dpi: int = 70) -> tup
             continue
         steps, values = series(run.records, shown[index])
         axis.plot(steps, values, marker="." if len(steps) < 40 else None, linewidth=1.2, color="#3465a4")
-        axis.set_title(shown[index], fontsize=8)
-        axis.tick_params(labelsize=7)
-        axis.grid(alpha=0.3)
-    fig.tight_layout()
+        _style(axis, shown[index])
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.08 / rows, top=1 - 0.12 / rows, wspace=0.32, hspace=0.5)
     return _png(fig, dpi), omitted
 
 
@@ -104,12 +112,10 @@ def comparison_png(runs: Sequence[RunData], max_panels: int = 6, dpi: int = 70) 
             steps, values = series(run.records, shared[index])
             if steps:
                 axis.plot(steps, values, linewidth=1.2, label=run.name, marker="." if len(steps) < 40 else None)
-        axis.set_title(shared[index], fontsize=8)
-        axis.tick_params(labelsize=7)
-        axis.grid(alpha=0.3)
+        _style(axis, shared[index])
         if index == 0:
             axis.legend(fontsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.1 / rows, top=1 - 0.12 / rows, wspace=0.3, hspace=0.5)
     return _png(fig, dpi)
 
 
