@@ -309,3 +309,24 @@ def test_agent_episodes_render_turn_by_turn_with_their_gif(tmp_path):
     with Image.open(io.BytesIO(base64.b64decode(gifs[0].split(",", 1)[1]))) as image:
         assert image.n_frames == 4
     assert "env-000000-ep0-success.gif" in text
+
+
+def test_episode_videos_embed_or_become_gif_previews(tmp_path):
+    pytest.importorskip("av")
+    from tests.conftest import _write_mp4
+
+    folder = tmp_path / "libero-eval"  # what `mmsft libero eval` leaves: results and episode videos
+    video = folder / "videos" / "task0-ep0.mp4"
+    _write_mp4(video, frames=8, size=64)
+    (folder / "results.json").write_text(json.dumps({"success_rate": 0.5, "tasks": {"t0": {"success": 1.0, "n": 2}}}))
+    page = check_page(build_report(folder))
+    videos = [v for t, a, v in page.urls if t == "video"]
+    assert len(videos) == 1 and base64.b64decode(videos[0].split(",", 1)[1]) == video.read_bytes()
+    assert "results.json · tasks success n t0 1 2" in _text(page) and "success_rate 0.5" in _text(page)
+    cap_mb = 0.9 * video.stat().st_size / (0.2 * 2**20)  # a per-item cap below the clip's size
+    page = check_page(build_report(folder, tmp_path / "small.html", ReportOptions(max_mb=cap_mb)))
+    gifs = [v for t, a, v in page.urls if v.startswith("data:image/gif")]
+    assert not [v for t, a, v in page.urls if t == "video"] and len(gifs) == 1
+    with Image.open(io.BytesIO(base64.b64decode(gifs[0].split(",", 1)[1]))) as image:
+        assert image.n_frames == 8 and image.size == (64, 64)
+    assert "GIF preview: 8 of 8 frames" in _text(page)

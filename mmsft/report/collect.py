@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ SKIP_DIRS = frozenset({"checkpoints", "final", "merged", "tensorboard", "wandb",
 MAX_DEPTH = 3  # how deep below a study folder runs are looked for
 MAX_JSON_BYTES = 2_000_000  # results / matrix files read whole; larger ones are skipped
 MAX_METRIC_LINES = 200_000
+MEDIA_SUFFIXES = (".gif", ".mp4", ".webm")
 
 
 @dataclass
@@ -165,14 +167,21 @@ def find_runs(root: Path, depth: int = MAX_DEPTH) -> list[Path]:
     return found
 
 
-def _media_files(folder: Path, limit: int = 200) -> list[Path]:
-    """GIF / MP4 / WebM files (episodes) under ``folder``, then images under ``rollouts`` or ``videos`` folders."""
+def _media_files(folder: Path, limit: int = 200, max_depth: int = 5) -> list[Path]:
+    """GIF / MP4 / WebM files (episode recordings) under ``folder``, sorted; model, checkpoint and data folders are
+    not entered."""
     if not folder.is_dir():
         return []
     out: list[Path] = []
-    for pattern in ("*.gif", "*.mp4", "*.webm"):
-        out += sorted(folder.rglob(pattern))[:limit]
-    return [p for p in out if not any(part in ("checkpoints", "final", "merged", "data") for part in p.parts)]
+    base_depth = len(folder.parts)
+    for current, dirs, files in os.walk(folder):
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")
+                         and len(here.parts) - base_depth < max_depth)
+        out += [here / f for f in sorted(files) if f.lower().endswith(MEDIA_SUFFIXES)]
+        if len(out) >= limit:
+            break
+    return sorted(out)[:limit]
 
 
 def _results(root: Path) -> list[tuple[str, Any]]:
@@ -221,7 +230,7 @@ def collect(root: Path) -> ReportData:
         run = read_run(root)
         data.runs = [run]
         data.config_text = run.config_text
-        data.media = _media_files(root / "rollouts") + _media_files(root / "eval")
+        data.media = _media_files(root)
     else:
         source = root / "pipeline.yaml"
         if source.is_file():
@@ -237,7 +246,7 @@ def collect(root: Path) -> ReportData:
             args = next((d.get("args") for _, d in data.results if isinstance(d, dict) and "args" in d), None)
             if isinstance(args, dict):
                 data.config_text = yaml.safe_dump(args, sort_keys=False)
-        data.media = _media_files(root / "eval") + [m for r in data.runs for m in _media_files(r.path / "rollouts")]
+        data.media = _media_files(root)  # evaluation videos, episode GIFs of every run below
     matrix = read_json(root / "matrix.json")
     data.matrix = matrix if isinstance(matrix, dict) and "stages" in matrix and "eval_sets" in matrix else None
     data.figures = sorted(p for ext in ("*.png", "*.jpg", "*.jpeg") for p in root.glob(ext))

@@ -93,8 +93,8 @@ def summary_table(runs: list[Any], keys_per_run: int = 10) -> TableData:
 
     if len(runs) == 1:  # one run: every summary metric, one per row
         run = runs[0]
-        rows = [[key, fmt(run.summary[key])] for key in ["steps", *(k for k in metric_keys([run.summary]) if k != "steps")]
-                if numeric(run.summary.get(key))]
+        keys = ["steps", *(k for k in metric_keys([run.summary]) if k != "steps")]
+        rows = [[key, fmt(run.summary[key])] for key in keys if numeric(run.summary.get(key))]
         return TableData("", ["metric", "value"], rows[:MAX_ROWS])
     chosen: list[str] = []
     for run in runs:
