@@ -330,3 +330,25 @@ def test_episode_videos_embed_or_become_gif_previews(tmp_path):
     with Image.open(io.BytesIO(base64.b64decode(gifs[0].split(",", 1)[1]))) as image:
         assert image.n_frames == 8 and image.size == (64, 64)
     assert "GIF preview: 8 of 8 frames" in _text(page)
+
+
+def test_relative_data_paths_resolve_where_training_ran(tmp_path, monkeypatch):
+    workdir = tmp_path / "work"
+    (workdir / "images").mkdir(parents=True)
+    Image.new("RGB", (40, 40), (30, 30, 220)).save(workdir / "images" / "b.png")
+    row = {"id": "q1", "messages": [{"role": "user", "content": [{"type": "image", "image": "images/b.png"},
+                                                                  {"type": "text", "text": "Colour?"}]},
+                                     {"role": "assistant", "content": "blue"}], "answer": "blue"}
+    (workdir / "train.jsonl").write_text(json.dumps(row) + "\n")
+    run = _fake_run(workdir / "runs" / "x")
+    (run / "config.yaml").write_text(yaml.safe_dump({"stage": "sft", "data": {"train_path": "train.jsonl"}}))
+    (run / "environment.json").write_text(json.dumps({"cwd": str(workdir), "versions": {"torch": "9.9"}}))
+    monkeypatch.chdir(tmp_path)  # `mmsft report` run from elsewhere
+    page = check_page(build_report(run))
+    text = _text(page)
+    assert "training sample q1" in text and "Colour?" in text and "answer: blue" in text
+    assert "version: torch 9.9" in text and "No environment.json" not in text
+    images = [v for t, a, v in page.urls if t == "img" and "png" in v[:30]]
+    pixels = [Image.open(io.BytesIO(base64.b64decode(v.split(",", 1)[1]))).convert("RGB").getpixel((5, 5))
+              for v in images]
+    assert (30, 30, 220) in pixels

@@ -124,6 +124,7 @@ def read_run(path: Path, name: str | None = None) -> RunData:
             run.summary.update({k: v for k, v in record.items() if numeric(v) and k not in ("time", "step")})
         run.summary = {"steps": run.records[-1]["step"], **run.summary}
     run.environment = read_environment(path)
+    _anchor_paths(run)
     rollouts = path / "rollouts"
     if rollouts.is_dir():
         run.rollout_files = sorted(rollouts.glob("*.jsonl"))
@@ -135,6 +136,20 @@ def read_run(path: Path, name: str | None = None) -> RunData:
             run.final_dir = path / candidate
             break
     return run
+
+
+def _anchor_paths(run: RunData) -> None:
+    """Relative data paths of the config are relative to where training ran (recorded in environment.json): resolve
+    them there, so ``mmsft report`` finds the training rows from any folder."""
+    cwd = (run.environment or {}).get("cwd")
+    data = (run.config or {}).get("data")
+    if not cwd or not isinstance(data, dict):
+        return
+    if isinstance(data.get("train_path"), str) and data["train_path"] and not Path(data["train_path"]).is_absolute():
+        data["train_path"] = str(Path(cwd) / data["train_path"])
+    if isinstance(data.get("media_roots"), list):
+        data["media_roots"] = [str(Path(cwd) / r) if isinstance(r, str) and not Path(r).is_absolute() else r
+                               for r in data["media_roots"]]
 
 
 def is_run(path: Path) -> bool:
