@@ -183,7 +183,7 @@ class _WandB(_Tracker):
         return self.tracker.run.id
 
     def config(self, config: dict[str, Any], text: str) -> None:
-        self.tracker.store_init_configuration(config)
+        pass  # given to wandb.init(config=...), nested
 
     def table(self, name: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
         self.tracker.log_table(name, columns=columns, data=rows, step=step)
