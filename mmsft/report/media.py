@@ -71,10 +71,9 @@ def _gif_from_frames(frames: list[Image.Image], px: int, duration_ms: int) -> by
     for frame in frames:
         frame = frame.convert("RGB")
         frame.thumbnail((px, px))
-        small.append(frame)
+        small.append(frame.quantize(colors=128, method=Image.Quantize.FASTOCTREE))
     buffer = io.BytesIO()
-    small[0].save(buffer, format="GIF", save_all=True, append_images=small[1:], duration=duration_ms, loop=0,
-                  optimize=True)
+    small[0].save(buffer, format="GIF", save_all=True, append_images=small[1:], duration=duration_ms, loop=0)
     return buffer.getvalue()
 
 
@@ -128,6 +127,9 @@ def embed_file(path: Path, budget: MediaBudget, root: Path | None = None) -> Emb
     recorded in ``budget.omitted``)."""
     path = Path(path)
     name = path.name
+    if budget.total - budget.used < 4096:
+        budget.omitted.append(f"{name}: the report's media budget is spent")
+        return None
     try:
         resolved = path.resolve()
         if root is not None and not resolved.is_relative_to(Path(root).resolve()):
