@@ -42,6 +42,26 @@ def _merge(base: dict[str, Any], key: str, value: Any) -> None:
         node[last] = value
 
 
+def _override_strings(overrides: dict[str, Any]) -> list[str]:
+    """``key=value`` strings (values as JSON, which the override parser reads as YAML) of nested overrides."""
+    import json
+
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        _merge(nested, key, value)
+    out: list[str] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and node and not prefix.endswith(("args", "stage_args")):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            out.append(f"{prefix}={json.dumps(node, default=str)}")
+
+    walk("", nested)
+    return out
+
+
 def config(config_or_dict: Any = None, **overrides: Any) -> RunConfig:
     """A validated :class:`~mmsft.config.RunConfig` from a YAML path, a mapping, a RunConfig or None (defaults),
     with ``overrides`` applied on top (see the module docstring)."""
@@ -51,11 +71,8 @@ def config(config_or_dict: Any = None, **overrides: Any) -> RunConfig:
     elif config_or_dict is None or isinstance(config_or_dict, dict):
         values = dict(config_or_dict or {})
         where = "<mapping>"
-    elif isinstance(config_or_dict, (str, Path)):
-        if not overrides:
-            return load_config(config_or_dict)
-        values = to_dict(load_config(config_or_dict))
-        where = str(config_or_dict)
+    elif isinstance(config_or_dict, (str, Path)):  # the file's own values, then the overrides (presets re-applied)
+        return load_config(config_or_dict, _override_strings(overrides))
     else:
         raise ConfigError(f"expected a YAML path, a mapping or a RunConfig, got {type(config_or_dict).__name__}")
     merged: dict[str, Any] = {}

@@ -56,3 +56,13 @@ def test_run_pipeline(tiny_models, text_dataset, tmp_path):
                             "max_new_tokens": 2}]}
     result = api.run_pipeline(spec, quiet=True)
     assert result.trained == ["sft"] and 0.0 <= result.matrix.main("sft", "held") <= 1.0
+
+
+def test_overrides_of_a_file_reapply_the_preset(tmp_path):
+    path = tmp_path / "rl.yaml"
+    path.write_text("algorithm: grpo\nrl:\n  rewards: cls_accuracy\n")
+    cfg = api.config(str(path), algorithm="dapo", rl={"group_size": 3}, objective__args={"clip_high": 0.3},
+                     plugins=["tasks.image_classification.plugin"])
+    assert cfg.algorithm == "dapo" and cfg.rl.dynamic_sampling and cfg.rl.group_size == 3
+    assert cfg.objective.args["clip_high"] == 0.3 and cfg.objective.args["clip_low"] == 0.2
+    assert cfg.rl.rewards == "cls_accuracy" and cfg.plugins == ["tasks.image_classification.plugin"]
