@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmsft.models.logprobs import LogProbs, head_logprobs
+from mmsft.models.logprobs import LogProbs, TokenFn, head_logprobs
 
 
 def unwrap_hf_model(model: nn.Module) -> nn.Module:
@@ -50,10 +50,11 @@ class Policy(nn.Module):
         self._softcap = logit_softcap(model)
 
     def forward(self, inputs: dict[str, Any], loss_mask: torch.Tensor, *, with_entropy: bool = False,
-                temperature: float = 1.0, vocab_subset: torch.Tensor | None = None, with_dist: bool = False) -> LogProbs:
+                temperature: float = 1.0, vocab_subset: torch.Tensor | None = None, with_dist: bool = False,
+                token_fn: TokenFn | None = None) -> LogProbs:
         backbone, head = backbone_and_head(self.model)
         outputs = backbone(**inputs, use_cache=False, return_dict=True)
         hidden = outputs.last_hidden_state
         return head_logprobs(hidden, inputs["input_ids"], loss_mask, head, chunk_size=self.chunk_size,
                              temperature=temperature, softcap=self._softcap, vocab_subset=vocab_subset,
-                             with_entropy=with_entropy, with_dist=with_dist)
+                             with_entropy=with_entropy, with_dist=with_dist, token_fn=token_fn)

@@ -17,6 +17,7 @@ from mmsft.data.schema import DataError
 from mmsft.models.adapters import ModelBatch
 from mmsft.train.producers import SFTProducer
 from mmsft.train.rl_producer import RL_FIELDS, RLProducer
+from mmsft.train.scored_fields import SCORED_FIELDS, attach_scored_fields, support_k
 from mmsft.train.stage import StageContext, register_producer
 
 
@@ -28,7 +29,7 @@ class MixProducer:
         if not cfg.mix.expert_path:
             raise DataError("stage 'mix' needs mix.expert_path: a JSONL of expert demonstrations (mmsft schema)")
         experts = load_dataset(cfg.mix.expert_path)
-        self.on_policy, self.scorers = on_policy, ctx.scorers
+        self.on_policy, self.scorers, self.topk = on_policy, ctx.scorers, support_k(cfg)
         self.expert = SFTProducer(experts, ctx.adapter, micro_batch_size=cfg.mix.expert_per_step, grad_accum=1,
                                   seed=cfg.train.seed + 1, shuffle=True, rank=ctx.rank, world_size=ctx.world_size)
 
@@ -42,11 +43,9 @@ class MixProducer:
             zeros = torch.zeros(batch.loss_mask.shape)
             batch.fields.update({"expert_mask": torch.ones(rows), "advantages": zeros, "old_logp": zeros.clone(),
                                  "group_id": torch.full((rows,), -1, dtype=torch.long)})
-            for name, scorer in (("ref_logp", self.scorers.ref), ("teacher_logp", self.scorers.teacher)):
-                if name in rollouts[0].fields:  # the same per-token fields on every micro-batch of the step
-                    if scorer is None:
-                        raise ValueError(f"stage 'mix': {name} is needed on expert rows but no scorer is set up")
-                    batch.fields[name] = scorer(batch).detach().cpu().float()
+            # the same scored per-token fields as every rollout micro-batch of the step (reference, teacher, support)
+            wanted = {n for n in SCORED_FIELDS if n in rollouts[0].fields}
+            attach_scored_fields(batch, self.scorers, wanted, self.topk)
         return rollouts + experts
 
     def pop_metrics(self) -> dict[str, float]:

@@ -23,7 +23,8 @@ from mmsft.rollout import HFGenerateEngine, Rollout, RolloutEngine, SamplingPara
 from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
 
-RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id")
+RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id", "support_ids",
+             "ref_support_logp", "teacher_support_logp")
 
 
 def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float) -> float:
@@ -51,7 +52,7 @@ class RLProducer:
         self.rewards = reward_names(cfg)
         self.weights = [float(w) for w in rl.reward_weights.split(",") if w.strip()] or None
         self.builder = RLStepBuilder(ctx)
-        if not self.rewards and not self.builder.needs_teacher:
+        if not self.rewards and not (self.builder.needs_teacher or "teacher_support_logp" in ctx.needed):
             raise ValueError("rl.rewards is empty: name at least one reward (e.g. rl.rewards=cls_accuracy or "
                              "my_pkg.rewards:exact_match)")
         self.overlong_cache = rl.max_new_tokens // 5 if rl.soft_overlong_cache < 0 else rl.soft_overlong_cache

@@ -19,6 +19,7 @@ import torch
 from mmsft.config import build_args
 from mmsft.models.adapters import Encoded, ModelBatch
 from mmsft.objectives import AdvantageInputs, get_advantage, get_kl
+from mmsft.train.scored_fields import SUPPORT_FIELDS, attach_scored_fields, support_k
 from mmsft.train.stage import StageContext
 
 
@@ -74,6 +75,7 @@ class RLStepBuilder:
         self.needs_ref = "ref_logp" in ctx.needed or self.kl_in_reward
         self.needs_teacher = "teacher_logp" in adv_needs or "teacher_logp" in ctx.needed
         self.needs_teacher_dist = "teacher_dist" in ctx.needed
+        self.support_k = support_k(cfg)  # top-k supports of distribution-matching losses (GKD, top-k KD)
 
     def build(self, seqs: list[ScoredSequence], stats: dict[str, float], batch_index: int) -> list[list[ModelBatch]]:
         if not seqs:
@@ -108,6 +110,7 @@ class RLStepBuilder:
             stats["kl_in_reward"] = float((kl * token_mask).sum() / token_mask.sum().clamp(min=1))
         advantages = self.advantage.fn(inputs, self.advantage_args)
         for chunk, batch in zip(chunks, batches):
+            attach_scored_fields(batch, self.ctx.scorers, self.ctx.needed, self.support_k, SUPPORT_FIELDS)
             batch.fields["advantages"] = scatter_to_mask([advantages[i][: lengths[i]] for i in chunk], batch.loss_mask)
             batch.fields["group_id"] = group_id[chunk]
             for name in ("old_logp", "ref_logp", "teacher_logp", "teacher_dist"):
