@@ -1,0 +1,10 @@
+"""mmsft plugin (entry point ``mmsft.plugins: objective_study``): data commands of the objective zoo and the
+objective comparison study."""
+
+COMMANDS = {
+    ("data", "token-weights"): ("tasks.objective_study.cli_data",
+                                "Write per-token loss weights into a JSONL: FAIT (diff vs meta.negative) or TL-Training "
+                                "key tokens (meta.tool_name, meta.tools)."),
+    ("data", "poft-scores"): ("tasks.objective_study.cli_poft",
+                              "Write PoFT reference scores (meta.ref_score) computed with one or more aligned models."),
+}
