@@ -122,3 +122,9 @@ register_algorithm("gkd", stage="gkd", rl={"temperature": 0.9, "max_new_tokens":
 # Supervised forward top-k KD on dataset targets (Hinton et al. arXiv 1503.02531; Kim & Rush arXiv 1606.07947).
 register_algorithm("kd_topk", stage="sft", objective={"name": "distill_topk_kl", "loss_agg_mode": "token-mean",
                                                       "args": {"topk": 64}})
+# Prefix-RFT — Huang et al., arXiv 2507.01679: demonstration-prefixed rollouts in every group (prefix fraction cosine
+# 0.95 → 0.05), top-20 % entropy prefix tokens trained, Dr.GRPO advantages with a constant normaliser.
+register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"},
+                   objective={"name": "prefix_rft", "loss_agg_mode": "seq-mean-token-sum-norm", "kl": _kl(0.0),
+                              "args": {"entropy_ratio": 0.2, "prefix_max": 0.95, "prefix_min": 0.05,
+                                       "num_prefixed": 1, "clip_low": 0.2, "clip_high": 0.2}})

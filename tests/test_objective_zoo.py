@@ -236,3 +236,41 @@ def test_masked_reconstruction_masks_round_ratio_tokens_and_keeps_the_target(mm_
     image_sample = load_dataset(mm_dataset)[0]
     rewritten = masked_reconstruction(image_sample, np.random.default_rng(0), adapter, args)
     assert rewritten.media("image") == image_sample.media("image")  # images are never touched
+
+
+# ---- Prefix-RFT ------------------------------------------------------------------------------------------------------
+def test_prefix_rft_trains_continuations_and_only_high_entropy_prefix_tokens():
+    from mmsft.objectives.hybrid import top_entropy_tokens
+
+    entropy = torch.tensor([[0.1, 0.9, 0.5, 0.3, 0.2, 0.0], [0.4, 0.4, 0.1, 0.0, 0.0, 0.0]])
+    prefix = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    chosen = top_entropy_tokens(entropy, prefix, 0.2)  # ceil(0.2·5) = 1, ceil(0.2·3) = 1
+    assert chosen.nonzero().tolist() == [[0, 1], [1, 0]]  # ties keep the earlier position
+    logp = torch.zeros(2, 6, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0]], dtype=torch.bool)
+    batch = TokenBatch(logp=logp, loss_mask=mask, old_logp=torch.zeros(2, 6), advantages=torch.tensor([1.0, -2.0]),
+                       entropy=entropy, prefix_mask=prefix.float(), normalizer=StepNormalizer.combine([mask]))
+    loss, metrics = _call("prefix_rft", batch)
+    trained = torch.tensor([[0, 1, 0, 0, 0, 1], [1, 0, 0, 1, 1, 0]], dtype=torch.bool)
+    # ratio 1: per-token loss −A; token-mean over the step's 11 supervised tokens (the normaliser of the batch)
+    assert loss.item() == pytest.approx((-1.0 * 2 + 2.0 * 3) / 11, abs=1e-6)
+    loss.backward()
+    expected = torch.where(trained, -torch.tensor([[1.0], [-2.0]]).expand(2, 6) / 11, torch.zeros(2, 6))
+    torch.testing.assert_close(logp.grad, expected)
+    assert metrics["prefix_rft/selected_tokens"] == 2.0
+
+
+def test_prefix_fraction_decays_by_cosine_from_max_to_min():
+    from types import SimpleNamespace
+
+    from mmsft.objectives.hybrid import PrefixRFTArgs
+    from mmsft.train.prefix_producer import PrefixRFTProducer
+
+    fake = SimpleNamespace(args=PrefixRFTArgs(), total_steps=8, state={"rollout_batches": 0},
+                           builder=SimpleNamespace(steps_per_rollout=lambda: 2))
+    values = []
+    for batches in (0, 1, 2, 4, 9):
+        fake.state["rollout_batches"] = batches
+        values.append(PrefixRFTProducer.prefix_fraction(fake))
+    mid = 0.05 + 0.9 * 0.5 * (1 + math.cos(math.pi * 2 / 8))
+    assert values == pytest.approx([0.95, mid, 0.5, 0.05, 0.05])

@@ -160,3 +160,49 @@ def test_routing_file_errors_name_the_problem(tmp_path):
     bad.write_text("route_by: meta.domain\nteachers: {}\n")
     with pytest.raises(RoutingError, match="'teachers' must be a non-empty mapping"):
         read_routes(bad)
+
+
+class _BatchRecorder(Trainer):
+    """Records every model batch (tokens, sample ids, producer fields) the policy pass sees."""
+
+    def _token_batch(self, out, batch, *rest):
+        self.batches = getattr(self, "batches", []) + [batch]
+        return super()._token_batch(out, batch, *rest)
+
+
+@pytest.mark.parametrize("family,dataset", FAMILIES)
+def test_prefix_rft_step_prefixes_demonstrations(tiny_models, request, tmp_path, family, dataset):
+    import tests.test_rl_trainer  # noqa: F401  (registers test_text_hash)
+    from tests.test_rl_trainer import _rl_config
+
+    cfg = _rl_config(tiny_models[family], request.getfixturevalue(dataset), tmp_path / "run", "algorithm=prefix_rft",
+                     "rl.group_size=3", "train.micro_batch_size=6", "train.max_steps=1")
+    trainer = _BatchRecorder(cfg)
+    before = None
+
+    def snapshot(self=trainer):
+        nonlocal before
+        before = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+
+    original = trainer._setup
+    trainer._setup = lambda: (original(), snapshot())[0]
+    trainer.train()
+    changed, unchanged = _trainable_changed(trainer, before)
+    assert changed and not unchanged
+    record = _records(tmp_path / "run")[0]
+    assert record["prefix_rft/fraction"] == pytest.approx(0.95)  # step 0: the start of the cosine decay
+    assert 0 < record["train/prefix_rft/selected_tokens"] <= record["train/prefix_rft/prefix_tokens"]
+    samples = {s.id: s for s in trainer.train_samples}
+    prefixed = 0
+    for batch in trainer.batches:
+        for row in range(len(batch.sample_ids)):
+            marks = batch.fields["prefix_mask"][row] > 0
+            if not bool(marks.any()):
+                continue
+            prefixed += 1
+            demo_enc = trainer.adapter.encode(samples[batch.sample_ids[row]])
+            demo = demo_enc.input_ids[demo_enc.loss_mask]
+            head = batch.inputs["input_ids"][row][marks.to(batch.inputs["input_ids"].device)].cpu()
+            assert len(head) == min(int(0.95 * len(demo)), len(demo) - 1)
+            assert torch.equal(head, demo[: len(head)])  # the prefix is the start of the row's demonstration
+    assert prefixed == 2  # one prefixed member in each of the two groups

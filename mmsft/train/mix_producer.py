@@ -164,3 +164,6 @@ def gkd_producer(ctx: StageContext) -> GKDProducer:
     if not ctx.cfg.rl.teacher:
         raise ValueError("stage 'gkd' needs rl.teacher (a model folder, 'package.module:function' or a routing file)")
     return GKDProducer(ctx)
+
+
+from mmsft.train import prefix_producer as _prefix_producer  # noqa: E402,F401  (registers the prefix_rft stage)

@@ -155,7 +155,8 @@ class RLProducer:
         groups, stats = self._collect()
         stats["time/generation_s"] = time.perf_counter() - started
         seqs = [ScoredSequence(encoded=r.as_encoded(), reward=total, group=gi, sample_id=self.samples[index].id,
-                               sampler_logp=r.sampler_logp, truncated=r.truncated)
+                               sampler_logp=r.sampler_logp, truncated=r.truncated,
+                               fields=dict(r.extras.get("fields", {})))
                 for gi, (index, rollouts, totals, _) in enumerate(groups) for r, total in zip(rollouts, totals)]
         self._queue = self.builder.build(seqs, stats, self.state["rollout_batches"])
         self._write_completions(groups)

@@ -19,6 +19,7 @@ import torch
 from mmsft.config import build_args
 from mmsft.models.adapters import Encoded, ModelBatch
 from mmsft.objectives import AdvantageInputs, get_advantage, get_kl
+from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
 from mmsft.train.scored_fields import SUPPORT_FIELDS, attach_scored_fields, support_k
 from mmsft.train.stage import StageContext
 
@@ -109,7 +110,11 @@ class RLStepBuilder:
             inputs.token_penalty = cfg.objective.kl.coef * kl * token_mask
             stats["kl_in_reward"] = float((kl * token_mask).sum() / token_mask.sum().clamp(min=1))
         advantages = self.advantage.fn(inputs, self.advantage_args)
+        passed = sorted({k for s in seqs for k in s.fields} & TOKEN_BATCH_FIELDS - set(per_seq))  # e.g. prefix_mask
         for chunk, batch in zip(chunks, batches):
+            for name in passed:  # other per-policy-token fields a producer recorded (absent: zeros)
+                batch.fields[name] = scatter_to_mask([seqs[i].fields.get(name, torch.zeros(lengths[i])) for i in chunk],
+                                                     batch.loss_mask)
             attach_scored_fields(batch, self.ctx.scorers, self.ctx.needed, self.support_k, SUPPORT_FIELDS)
             batch.fields["advantages"] = scatter_to_mask([advantages[i][: lengths[i]] for i in chunk], batch.loss_mask)
             batch.fields["group_id"] = group_id[chunk]
