@@ -128,3 +128,5 @@ register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"}
                    objective={"name": "prefix_rft", "loss_agg_mode": "seq-mean-token-sum-norm", "kl": _kl(0.0),
                               "args": {"entropy_ratio": 0.2, "prefix_max": 0.95, "prefix_min": 0.05,
                                        "num_prefixed": 1, "clip_low": 0.2, "clip_high": 0.2}})
+# SoFT / Sorted LLaMA — Kavehzadeh et al., arXiv 2309.08968: mean CE over sub-model exits (shared norm + head).
+register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": []}})

@@ -274,3 +274,13 @@ def test_prefix_fraction_decays_by_cosine_from_max_to_min():
         values.append(PrefixRFTProducer.prefix_fraction(fake))
     mid = 0.05 + 0.9 * 0.5 * (1 + math.cos(math.pi * 2 / 8))
     assert values == pytest.approx([0.95, mid, 0.5, 0.05, 0.05])
+
+
+def test_soft_is_the_mean_ce_over_exits():
+    exits = torch.tensor([[[math.log(0.5), math.log(0.25)], [math.log(0.8), math.log(0.4)]]], requires_grad=True)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    batch = TokenBatch(logp=exits[..., -1], loss_mask=mask, extras={"exit_logp": exits})
+    loss, metrics = _call("soft", batch)
+    nll = [-(math.log(0.5) + math.log(0.8)) / 2, -(math.log(0.25) + math.log(0.4)) / 2]
+    assert loss.item() == pytest.approx(sum(nll) / 2, abs=1e-6)
+    assert [metrics["soft/nll_exit0"], metrics["soft/nll_exit1"]] == pytest.approx(nll, abs=1e-6)

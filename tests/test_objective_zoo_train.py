@@ -206,3 +206,35 @@ def test_prefix_rft_step_prefixes_demonstrations(tiny_models, request, tmp_path,
             assert len(head) == min(int(0.95 * len(demo)), len(demo) - 1)
             assert torch.equal(head, demo[: len(head)])  # the prefix is the start of the row's demonstration
     assert prefixed == 2  # one prefixed member in each of the two groups
+
+
+def test_soft_exit_equals_the_truncated_model(tiny_models, text_dataset):
+    """Exit n of the policy pass is exactly the model cut after n layers (shared final norm and head)."""
+    import copy
+
+    from mmsft.data.loaders import load_dataset
+    from mmsft.models.loading import build_adapter, load_model
+    from mmsft.models.logprobs import naive_logprobs
+    from mmsft.models.policy import Policy
+
+    loaded = load_model(str(tiny_models["text"]))
+    adapter = build_adapter(loaded)
+    batch = adapter.collate([adapter.encode(s) for s in load_dataset(str(text_dataset))[:3]])
+    model = loaded.model.eval()
+    with torch.no_grad():
+        out = Policy(model)(batch.inputs, batch.loss_mask, exit_layers=[1, 2])
+        cut = copy.deepcopy(model)
+        cut.model.layers = cut.model.layers[:1]
+        cut.config.num_hidden_layers = 1
+        logits = cut(**batch.inputs).logits
+    expected = naive_logprobs(logits, batch.inputs["input_ids"], batch.loss_mask)
+    torch.testing.assert_close(out.extra["exit_logp"][..., 0], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.extra["exit_logp"][..., 1], out.logp)
+
+
+@pytest.mark.parametrize("family,dataset", FAMILIES)
+def test_soft_one_step(tiny_models, request, tmp_path, family, dataset):
+    _step(tiny_models[family], request.getfixturevalue(dataset), tmp_path / "run", "algorithm=soft",
+          "objective.args.exits=[1,2]")
+    record = _records(tmp_path / "run")[0]
+    assert record["train/soft/nll_exit0"] != record["train/soft/nll_exit1"]

@@ -131,6 +131,9 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
             fields = {"support_ids": support[rows], "teacher_support_logp": teacher[rows].gather(-1, support[rows]),
                       "ref_support_logp": ref_dist[rows].gather(-1, support[rows])}
             fields.update(token_fn_outputs(objective, fields, log_probs[rows], targets[rows], micro_mask))
+            if objective.entry.meta.get("policy_exits") is not None:  # SoFT: two sub-model exits
+                shallow = torch.log_softmax(params[rows] / 2, -1).gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1)
+                fields.setdefault("extras", {})["exit_logp"] = torch.stack([shallow, logp[rows]], -1)
             batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm, old_logp=old[rows],
                                ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows],
                                expert_mask=expert[rows], logp_dist=log_probs[rows], teacher_dist=teacher[rows],

@@ -81,6 +81,15 @@ class Objective:
 
         return combined
 
+    def policy_kwargs(self, fields: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Extra keyword arguments of the policy pass for this micro-batch: ``token_fn`` (see :meth:`token_fn`) and
+        ``exit_layers`` when the loss declares a factory ``policy_exits(args)`` (SoFT's sub-model exits)."""
+        kwargs: dict[str, Any] = {"token_fn": self.token_fn(fields)}
+        exits = self.entry.meta.get("policy_exits")
+        if exits is not None:
+            kwargs["exit_layers"] = exits(self.args)
+        return kwargs
+
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:
         batch.agg_mode = self.agg_mode
         loss, metrics = self.entry.fn(batch, self.args)

@@ -250,3 +250,37 @@ def masked_ft_loss(batch: TokenBatch, args: MaskedReconstructionArgs) -> tuple[t
     original)."""
     return sft_loss(batch, None)
 
+
+
+# ---- SoFT -----------------------------------------------------------------------------------------------------------
+@dataclass
+class SoftArgs:
+    """SoFT arguments (Sorted LLaMA: exits every 4 layers from 12 of LLaMA-2-13B's 40)."""
+
+    exits: list[int] = field(default_factory=list, metadata={"help": "Sub-model depths n (layers 1..L) whose "
+                                                                     "outputs are trained; empty: every ⌈L/10⌉ layers "
+                                                                     "from ⌈0.3·L⌉ to L."})
+
+
+def _soft_exits(args: SoftArgs) -> list[int] | str:
+    return list(args.exits) or "auto"
+
+
+@register_loss("soft", requires=("logp",), args=SoftArgs, policy_exits=_soft_exits)
+def soft_loss(batch: TokenBatch, args: SoftArgs) -> tuple[torch.Tensor, dict[str, float]]:
+    """SoFT / Sorted LLaMA (Kavehzadeh et al., "Sorted LLaMA: Unlocking the Potential of Intermediate Layers of Large
+    Language Models for Dynamic Inference", arXiv 2309.08968, Eq. 1):
+
+        L = (1/|B|) Σ_{n ∈ B} L_CE(head(norm(h_n)), y),
+
+    every sub-model n = the first n layers + the model's shared final norm + the shared LM head, all from one forward
+    pass (``extras["exit_logp"]`` (B, T, |B|), computed by the policy pass), equal weights, the same mask and
+    aggregation for every exit."""
+    exit_logp = batch.extras["exit_logp"].float()
+    weights = _weights(batch)
+    weights = weights.unsqueeze(-1) if isinstance(weights, torch.Tensor) else weights
+    loss = batch.aggregate(-(weights * exit_logp).mean(-1))
+    metrics = _metrics(batch)
+    for k in range(exit_logp.shape[-1]):
+        metrics[f"soft/nll_exit{k}"] = masked_mean(-exit_logp[..., k], batch.loss_mask)
+    return loss, metrics

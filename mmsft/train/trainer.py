@@ -94,7 +94,7 @@ class Trainer:
         self.cfg = cfg
         self.objective = build_objective(cfg)
         self.needed = set(self.objective.requires)
-        self.token_fn_for = self.objective.token_fn  # per-micro-batch function run inside the LM-head chunks
+        self.policy_kwargs_for = self.objective.policy_kwargs  # per micro-batch: token_fn, sub-model exits
         provides = set(self.producer_entry.requires)
         missing = self.needed - provides - TRAINER_FIELDS
         if missing:
@@ -197,7 +197,7 @@ class Trainer:
             with context, self.accelerator.autocast():
                 out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset,
                                   temperature=self.temperature, with_dist=with_dist,
-                                  token_fn=self.token_fn_for(batch.fields))
+                                  **self.policy_kwargs_for(batch.fields))
                 token_batch = self._token_batch(out, batch, norm, step, row_norms)
                 loss, metrics = self.objective(token_batch)
                 if not torch.isfinite(loss):
