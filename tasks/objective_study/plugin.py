@@ -7,4 +7,7 @@ COMMANDS = {
                                 "key tokens (meta.tool_name, meta.tools)."),
     ("data", "poft-scores"): ("tasks.objective_study.cli_poft",
                               "Write PoFT reference scores (meta.ref_score) computed with one or more aligned models."),
+    ("rl", "pick-temperature"): ("tasks.objective_study.cli_temperature",
+                                 "Pick the RL sampling temperature whose rollout entropy H_τ is nearest 0.3 "
+                                 "(AceReason-Nemotron 1.1)."),
 }
