@@ -25,6 +25,7 @@ from mmsft.config_base import (  # noqa: F401  (re-exported: the public config A
     parse_overrides,
     validate,
 )
+from mmsft.rollout.env_config import EnvConfig
 
 
 @dataclass
@@ -199,6 +200,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "Optimizer and schedule."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Loop, checkpoints, logging."})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "Generation-based evaluation."})
+    env: EnvConfig = field(default_factory=EnvConfig, metadata={"help": "Agent loop of an environment task (with task)."})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, cls: type = RunConfig) -> Any:
@@ -298,6 +300,9 @@ def validate_components(config: RunConfig) -> None:
             get_reward(name)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
+    if config.task and reward_names(config):
+        raise ConfigError(f"config key 'rl.rewards': task {config.task!r} gets its reward from the environment "
+                          "(env.episode_reward); rl.rewards applies to prompt datasets only — remove it")
     weights = [w for w in config.rl.reward_weights.split(",") if w.strip()]
     if weights and len(weights) != len(reward_names(config)):
         raise ConfigError(f"config key 'rl.reward_weights': {len(weights)} weights for "

@@ -20,6 +20,9 @@ try:
     import torch
 
     torch.set_num_threads(1)
+    # Load torch's lazily imported native pieces (dynamo → triton) before any test brings MuJoCo/EGL into this
+    # process: loading triton's shared library after EGL segfaults (the LIBERO tests share one process).
+    import torch._dynamo  # noqa: F401
 except ImportError:  # envs-only installs can still run the env tests
     torch = None
 

@@ -249,6 +249,12 @@ class LiberoVectorEnv:
                 infos[i] = {**new_infos[i], **{k: infos[i][k] for k in ("episode_result", "final_obs")}}
         return obs, rewards, terminated, truncated, infos
 
+    def abandon(self, reason: str = "abandoned by the caller") -> list[EpisodeResult]:
+        """End every running episode now as a recorded failure (e.g. an agent's turn budget ran out); the workers
+        stay up and pending episodes start on the next ``reset``/``step``. Returns the results it recorded."""
+        self._check_open()
+        return [self._finish(slot, False, reason) for slot in self._slots if slot.spec is not None]
+
     def close(self, timeout: float = 10.0) -> None:
         """Ask workers to exit, then terminate/kill any that do not within ``timeout`` seconds in total."""
         if self._closed:

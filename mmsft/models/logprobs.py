@@ -61,9 +61,11 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
                   with_dist: bool = False, token_fn: TokenFn | None = None) -> LogProbs:
     """Log-probs of ``input_ids`` at ``loss_mask`` positions from backbone hidden states (B, T, H).
 
-    ``vocab_subset`` restricts the softmax to those ids (e.g. a VLA's 256 action bins); targets outside it are an
-    error. Gradients flow into ``hidden`` and the head. ``with_dist`` also returns the full log-softmax over
-    ``vocab_subset`` at the supervised positions (B, T, V_sub) — only for small restricted vocabularies (exact KL).
+    ``vocab_subset`` restricts the softmax to those ids (e.g. a VLA's 256 action bins). A supervised target outside
+    it has restricted probability 0 (log-prob −inf, no gradient): that is a bug upstream — rollouts are sampled from
+    the subset and adapters leave non-action tokens unsupervised — so it raises, naming the token and position.
+    Gradients flow into ``hidden`` and the head. ``with_dist`` also returns the full log-softmax over ``vocab_subset``
+    at the supervised positions (B, T, V_sub) — only for small restricted vocabularies (exact KL).
     """
     if with_dist and vocab_subset is None:
         raise ValueError("with_dist needs a vocab_subset: full-vocabulary distributions are never materialised")
@@ -77,8 +79,13 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
     if vocab_subset is not None:
         lookup = torch.full((int(vocab_subset.max()) + 1,), -1, dtype=torch.long, device=input_ids.device)
         lookup[vocab_subset] = torch.arange(len(vocab_subset), device=input_ids.device)
-        if targets.numel() and (int(targets.max()) >= len(lookup) or bool((lookup[targets.clamp(max=len(lookup) - 1)] < 0).any())):
-            raise ValueError("a supervised token lies outside vocab_subset (restricted action vocabulary)")
+        outside = (targets >= len(lookup)) | (lookup[targets.clamp(max=len(lookup) - 1)] < 0)
+        if bool(outside.any()):
+            k = int(outside.nonzero()[0, 0])
+            raise ValueError(f"supervised token id {int(targets[k])} at (row {int(rows[k])}, position {int(cols[k])}) "
+                             f"lies outside vocab_subset ({len(vocab_subset)} ids): its restricted probability is 0. "
+                             "Only tokens sampled from the subset may be under the loss mask — constrain generation "
+                             "with the adapter's sampling_constraints() and leave stop tokens unsupervised")
         targets = lookup[targets]
     source = hidden[rows, cols - 1]
     vocab = len(vocab_subset) if vocab_subset is not None else getattr(head, "out_features", None) or hidden.shape[-1]

@@ -5,6 +5,11 @@ calls with the KV cache. Each prompt is encoded once; its visual tensors are reu
 placeholder tokens are suppressed (a sampled ``<|image_pad|>`` would break the next forward pass). The sampler's
 log-probs (after temperature / top-k / top-p) are recorded one step at a time, so at most B×V floats are held — never
 the B×T×V ``output_scores`` tensor. Runs are reproducible for a given ``params.seed``.
+
+``params.vocab_subset`` constrains sampling to those token ids (a VLA's action bins; the adapter's stop tokens are
+added unless ``params.allow_stop`` is false, in which case exactly ``max_new_tokens`` tokens are generated). The
+mask is applied before temperature / top-k / top-p, so the recorded log-probs are those of the restricted
+distribution the trainer scores with ``head_logprobs(..., vocab_subset=...)``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class SamplingParams:
     top_k: int = 0
     stop_strings: tuple[str, ...] = ()
     seed: int = 0
+    vocab_subset: tuple[int, ...] | None = None  # sample only these ids (plus the stop tokens if allow_stop)
+    allow_stop: bool = True  # False: no stop token can be sampled; every completion has max_new_tokens tokens
 
 
 @dataclass
@@ -75,6 +82,26 @@ class _SamplerLogprobRecorder:
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
 
 
+class _AllowedTokens:
+    """Logits processor: every id outside ``allowed`` gets −inf (so it is never sampled and has probability 0)."""
+
+    def __init__(self, allowed: list[int]) -> None:
+        if not allowed:
+            raise ValueError("vocab_subset is empty: no token could be sampled")
+        self.allowed = torch.tensor(sorted(set(allowed)), dtype=torch.long)
+        self._mask: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._mask is None or self._mask.shape[-1] != scores.shape[-1] or self._mask.device != scores.device:
+            if int(self.allowed.max()) >= scores.shape[-1]:
+                raise ValueError(f"vocab_subset holds id {int(self.allowed.max())} but the model's vocabulary has "
+                                 f"{scores.shape[-1]} entries")
+            mask = torch.ones(scores.shape[-1], dtype=torch.bool, device=scores.device)
+            mask[self.allowed.to(scores.device)] = False
+            self._mask = mask
+        return scores.masked_fill(self._mask, float("-inf"))
+
+
 class HFGenerateEngine:
     """Batched sampling with ``model.generate``; ``model_fn`` returns the current (unwrapped) model."""
 
@@ -85,6 +112,11 @@ class HFGenerateEngine:
         from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
         chain: list = []
+        if params.vocab_subset is not None:
+            allowed = list(params.vocab_subset) + (list(self.adapter.stop_token_ids) if params.allow_stop else [])
+            chain.append(_AllowedTokens(allowed))
+        elif not params.allow_stop:
+            raise ValueError("allow_stop=False needs a vocab_subset that excludes the stop tokens")
         if params.temperature > 0 and params.temperature != 1.0:
             chain.append(TemperatureLogitsWarper(params.temperature))
         if params.top_k > 0:
@@ -101,7 +133,7 @@ class HFGenerateEngine:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
-        stop_ids = set(self.adapter.stop_token_ids)
+        stop_ids = set(self.adapter.stop_token_ids) if params.allow_stop else set()
         expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
         rollouts: list[Rollout] = []
         generator_state = torch.random.get_rng_state()
@@ -113,7 +145,7 @@ class HFGenerateEngine:
                 recorder = _SamplerLogprobRecorder()
                 kwargs: dict[str, Any] = dict(
                     max_new_tokens=params.max_new_tokens, do_sample=params.temperature > 0, temperature=1.0,
-                    top_p=1.0, top_k=0, eos_token_id=sorted(stop_ids), pad_token_id=self.adapter.pad_token_id,
+                    top_p=1.0, top_k=0, eos_token_id=sorted(stop_ids) or None, pad_token_id=self.adapter.pad_token_id,
                     logits_processor=LogitsProcessorList(self._processors(params, recorder)),
                     return_dict_in_generate=True)
                 if self.adapter.suppressed_token_ids:
@@ -141,5 +173,6 @@ class HFGenerateEngine:
         text = self.adapter.decode(completion, skip_special_tokens=True)
         if not stopped and params.stop_strings:
             stopped = any(text.endswith(s) or s in text for s in params.stop_strings) and length < params.max_new_tokens
-        truncated = not stopped and length >= params.max_new_tokens
+        # a fixed-length span (allow_stop=False) ends by design at max_new_tokens: that is not a truncation
+        truncated = not stopped and length >= params.max_new_tokens and params.allow_stop
         return Rollout(prompt_index, prompt, completion.clone(), logps[:length].clone(), text, truncated)

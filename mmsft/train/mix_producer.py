@@ -95,15 +95,17 @@ class GKDProducer:
                                 needed=ctx.needed, topk=support_k(cfg))
         self.engine = engine or HFGenerateEngine(lambda: ctx.policy.model, ctx.adapter,
                                                  batch_size=cfg.rl.generation_batch_size)
-        self.steps, self.student_rows, self.rows = 0, 0, 0
+        self.student_rows, self.rows = 0, 0
 
     def _student(self, samples: list[Any], step: int) -> list[Encoded]:
         from mmsft.rollout import SamplingParams
 
         rl = self.cfg.rl
+        vocab_subset, allow_stop = self.ctx.adapter.sampling_constraints()  # a VLA samples only action bins
         params = SamplingParams(n=1, max_new_tokens=rl.max_new_tokens, temperature=rl.temperature, top_p=rl.top_p,
                                 top_k=rl.top_k, stop_strings=tuple(s for s in rl.stop_strings.split(",") if s),
-                                seed=self.cfg.train.seed * 1_000_003 + step)
+                                seed=self.cfg.train.seed * 1_000_003 + step, vocab_subset=vocab_subset,
+                                allow_stop=allow_stop)
         prompts = [self.ctx.adapter.encode(s, with_target=False) for s in samples]
         return [r.as_encoded() for r in self.engine.generate(prompts, params)]
 

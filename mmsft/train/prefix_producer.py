@@ -57,8 +57,9 @@ class PrefixRFTProducer(RLProducer):
         size = rl.group_size
         prefixed = min(self.args.num_prefixed, size)
         seed = self.cfg.train.seed * 1_000_003 + self.state["rollout_batches"] * 101 + round_index
-        common = dict(max_new_tokens=rl.max_new_tokens, temperature=rl.temperature, top_p=rl.top_p, top_k=rl.top_k,
-                      stop_strings=tuple(s for s in rl.stop_strings.split(",") if s))
+        common = dict(max_new_tokens=self.max_new_tokens, temperature=rl.temperature, top_p=rl.top_p, top_k=rl.top_k,
+                      stop_strings=tuple(s for s in rl.stop_strings.split(",") if s), vocab_subset=self.vocab_subset,
+                      allow_stop=self.allow_stop)
         plain = (self.engine.generate([self._prompt(i) for i in indices], SamplingParams(n=size - prefixed, seed=seed,
                                                                                            **common))
                  if size > prefixed else [])

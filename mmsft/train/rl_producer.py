@@ -20,7 +20,7 @@ from mmsft.data.schema import DataError
 from mmsft.models.adapters import Encoded, ModelBatch, OverlongSample
 from mmsft.rewards import compute_rewards
 from mmsft.rollout import HFGenerateEngine, Rollout, RolloutEngine, SamplingParams
-from mmsft.train.rollout_batches import RLStepBuilder, ScoredSequence
+from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
 
 RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id", "support_ids",
@@ -37,7 +37,7 @@ def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float)
 Group = tuple[int, list[Rollout], list[float], dict[str, list[float]]]
 
 
-class RLProducer:
+class RLProducer(QueuedRolloutProducer):
     """Queues the optimizer steps of one rollout batch at a time; see the module docstring."""
 
     provides = frozenset(RL_FIELDS)
@@ -52,6 +52,13 @@ class RLProducer:
         self.rewards = reward_names(cfg)
         self.weights = [float(w) for w in rl.reward_weights.split(",") if w.strip()] or None
         self.builder = RLStepBuilder(ctx)
+        # Generation is constrained as the adapter declares: a VLA samples only action bins and no stop token, so a
+        # completion is whole actions — rl.max_new_tokens rounded down to a multiple of the tokens per action.
+        self.vocab_subset, self.allow_stop = ctx.adapter.sampling_constraints()
+        self.max_new_tokens = rl.max_new_tokens
+        per_action = getattr(ctx.adapter, "tokens_per_action", None)
+        if not self.allow_stop and per_action:
+            self.max_new_tokens = max(per_action, rl.max_new_tokens - rl.max_new_tokens % per_action)
         if not self.rewards and not (self.builder.needs_teacher or "teacher_support_logp" in ctx.needed):
             raise ValueError("rl.rewards is empty: name at least one reward (e.g. rl.rewards=cls_accuracy or "
                              "my_pkg.rewards:exact_match)")
@@ -104,10 +111,11 @@ class RLProducer:
     # ---- rollout phase -------------------------------------------------------------------------------------------
     def _sample_groups(self, indices: list[int], round_index: int) -> list[Group]:
         rl = self.cfg.rl
-        params = SamplingParams(n=rl.group_size, max_new_tokens=rl.max_new_tokens, temperature=rl.temperature,
+        params = SamplingParams(n=rl.group_size, max_new_tokens=self.max_new_tokens, temperature=rl.temperature,
                                 top_p=rl.top_p, top_k=rl.top_k,
                                 stop_strings=tuple(s for s in rl.stop_strings.split(",") if s),
-                                seed=self.cfg.train.seed * 1_000_003 + self.state["rollout_batches"] * 101 + round_index)
+                                seed=self.cfg.train.seed * 1_000_003 + self.state["rollout_batches"] * 101 + round_index,
+                                vocab_subset=self.vocab_subset, allow_stop=self.allow_stop)
         rollouts = self.engine.generate([self._prompt(i) for i in indices], params)
         samples = [self.samples[indices[r.prompt_index]] for r in rollouts]
         texts = [r.text for r in rollouts]
@@ -177,18 +185,6 @@ class RLProducer:
                 handle.write(json.dumps(row, default=str) + "\n")
 
     # ---- producer protocol -----------------------------------------------------------------------------------
-    def next_step(self) -> list[ModelBatch]:
-        if not self._queue:
-            self._refill()
-        return self._queue.pop(0)
-
-    def pop_metrics(self) -> dict[str, float]:
-        metrics, self._metrics = self._metrics, {}
-        return metrics
-
-    def at_rollout_boundary(self) -> bool:
-        return not self._queue
-
     def steps_per_epoch(self) -> int:
         return max(1, len(self.samples) // self.cfg.rl.prompts_per_step) * self.builder.steps_per_rollout()
 

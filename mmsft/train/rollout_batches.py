@@ -10,8 +10,8 @@ reward, the configured advantage estimator, and the ``ppo_epochs × mini_batches
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -164,3 +164,28 @@ class RLStepBuilder:
 
     def steps_per_rollout(self) -> int:
         return self.rl.ppo_epochs * self.rl.mini_batches
+
+
+class QueuedRolloutProducer(ABC):
+    """Producer protocol shared by on-policy producers: optimizer steps are served from a queue that ``_refill``
+    fills one rollout batch at a time; checkpoints happen only when the queue is empty (a rollout-batch boundary), so a
+    resumed run regenerates nothing twice."""
+
+    _queue: list[list[ModelBatch]]
+    _metrics: dict[str, float]
+
+    @abstractmethod
+    def _refill(self) -> None:
+        """Collect one rollout batch and queue its optimizer steps in ``self._queue`` (metrics in ``self._metrics``)."""
+
+    def next_step(self) -> list[ModelBatch]:
+        if not self._queue:
+            self._refill()
+        return self._queue.pop(0)
+
+    def pop_metrics(self) -> dict[str, float]:
+        metrics, self._metrics = self._metrics, {}
+        return metrics
+
+    def at_rollout_boundary(self) -> bool:
+        return not self._queue

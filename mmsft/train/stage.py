@@ -73,14 +73,17 @@ class StageContext:
     loaded: Any = None  # mmsft.models.loading.LoadedModel (processor, action tokenizer)
 
 
-def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True
+def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True, records: tuple[str, ...] = ()
                       ) -> Callable[[Callable[[StageContext], Producer]], Callable[[StageContext], Producer]]:
-    """``@register_producer("rl", provides=(...))`` on a factory ``fn(ctx) -> producer``."""
-    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset)
+    """``@register_producer("rl", provides=(...))`` on a factory ``fn(ctx) -> producer``.
+
+    ``records``: fields the producer can record during its rollouts without a scorer (e.g. a weight-free teacher's
+    log-probs written by an environment bridge); the trainer builds no scorer for them unless one is configured."""
+    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset, records=tuple(records))
 
 
 def _builtin() -> None:
-    from mmsft.train import mix_producer, producers, rl_producer  # noqa: F401  (register sft, rl, distill, mix)
+    from mmsft.train import env_producer, mix_producer, producers, rl_producer  # noqa: F401  (sft, rl, distill, mix, env)
 
 
 _builtin_loaded = False

@@ -140,6 +140,9 @@ class Trainer:
         from mmsft.train.scorers import build_scorers
 
         needs = scorer_needs(cfg, self.needed, self.on_policy)
+        if not cfg.rl.teacher:  # a producer that records teacher values during its rollouts needs no teacher scorer
+            for name in self.producer_entry.meta.get("records", ()):
+                needs[name.removesuffix("_logp")] = False
         self.scorers = build_scorers(self, policy, needs["old"], needs["ref"], needs["teacher"], needs["teacher_dist"])
         self.producer = self.producer_entry.fn(self.stage_context())
         per_epoch = self.producer.steps_per_epoch()
@@ -281,6 +284,11 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         from mmsft.eval.generation import accuracy_by, evaluate_accuracy
 
+        if hasattr(self.producer, "evaluate") and self.is_main:  # environment tasks: held-out episodes
+            self.policy.eval()
+            metrics = self.producer.evaluate()
+            self.policy.train()
+            return metrics
         if not self.eval_samples or not self.is_main:
             return {}
         self.policy.eval()

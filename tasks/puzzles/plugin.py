@@ -8,3 +8,4 @@ COMMANDS = {
 }
 
 from tasks.puzzles import evaluators as _evaluators  # noqa: F401,E402  (registers puzzle_success)
+from tasks.puzzles import env_tasks as _env_tasks  # noqa: F401,E402  (registers the sokoban and general_points tasks)

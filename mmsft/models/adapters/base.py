@@ -16,6 +16,7 @@ from mmsft.data.media import MediaBudget
 from mmsft.data.schema import DataError, Sample
 
 OVERLONG_POLICIES = ("drop", "truncate", "error")
+CONTINUATION_MARK = "<<mmsft:continue>>"  # stands for an assistant turn whose sampled token ids the caller holds
 
 
 class OverlongSample(DataError):
@@ -98,6 +99,35 @@ class ModalityAdapter(ABC):
             ids, mask, truncated = ids[: self.max_length], mask[: self.max_length], True
         return Encoded(sample.id, torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.bool), mm, truncated)
 
+    def encode_continuation(self, sample: Sample, closed: bool) -> Encoded:
+        """Tokens continuing a conversation after an assistant turn that the caller holds as sampled token ids.
+
+        ``sample.messages`` is ``[user(anything), assistant(CONTINUATION_MARK), new messages...]``; the result is the
+        chat-template text after the mark — the end of that assistant turn (dropped when ``closed``: the sampled ids
+        already end with the end-of-turn token), the new messages and the generation prompt — tokenised on its own
+        with the new messages' media. Nothing in the result is supervised. Model output is never re-tokenised: the
+        agent loop concatenates these ids after the exact sampled ids (multi-turn trajectories).
+        """
+        text = self._chat_text(sample)
+        cut = text.find(CONTINUATION_MARK)
+        if cut < 0 or sample.messages[1].text != CONTINUATION_MARK:
+            raise ValueError(f"{sample.where()}: encode_continuation expects messages [user, assistant("
+                             f"{CONTINUATION_MARK!r}), ...]")
+        suffix = text[cut + len(CONTINUATION_MARK):]
+        end_of_turn = self.tokenizer.eos_token or ""
+        if closed and end_of_turn and suffix.startswith(end_of_turn):
+            suffix = suffix[len(end_of_turn):]
+        ids, mm = self._segment_tokens(sample, suffix)
+        return Encoded(sample.id, torch.tensor(ids, dtype=torch.long), torch.zeros(len(ids), dtype=torch.bool), mm)
+
+    def _chat_text(self, sample: Sample) -> str:
+        """All of ``sample.messages`` rendered by the chat template, with the generation prompt."""
+        raise NotImplementedError(f"the {self.family} family cannot continue conversations (multi-turn rollouts)")
+
+    def _segment_tokens(self, sample: Sample, text: str) -> tuple[list[int], dict[str, torch.Tensor]]:
+        """Token ids (and media tensors of ``sample``'s prompt media) of a piece of template text."""
+        raise NotImplementedError(f"the {self.family} family cannot continue conversations (multi-turn rollouts)")
+
     # ---- batching -------------------------------------------------------------------------------------------
     def collate(self, items: list[Encoded], padding_side: str | None = None) -> ModelBatch:
         """Pad a list of encoded samples into one batch (the inverse of :meth:`split`)."""
@@ -157,6 +187,12 @@ class ModalityAdapter(ABC):
     def vocab_subset(self) -> torch.Tensor | None:
         """Restricted vocabulary for log-probs (VLA action bins), or None for the full vocabulary."""
         return None
+
+    def sampling_constraints(self) -> tuple[tuple[int, ...] | None, bool]:
+        """``(vocab_subset, allow_stop)`` for generation: the ids sampling is restricted to (None: all) and whether a
+        stop token may end a completion (the rollout engine's ``SamplingParams`` fields)."""
+        subset = self.vocab_subset()
+        return (None, True) if subset is None else (tuple(int(i) for i in subset.tolist()), True)
 
 
 def response_text(template_full: str, template_prompt: str, eos_token: str, where: str) -> str:

@@ -72,6 +72,12 @@ class QwenVLAdapter(ModalityAdapter):
             mm["second_per_grid_ts"] = torch.tensor([2.0 / c.sample_fps for c in clips])
         return ids, mm
 
+    def _chat_text(self, sample: Sample) -> str:
+        return self._render(self._conversation(sample, True), add_generation_prompt=True)
+
+    def _segment_tokens(self, sample: Sample, text: str) -> tuple[list[int], dict[str, torch.Tensor]]:
+        return self._process_prompt(sample, text)
+
     def encode(self, sample: Sample, with_target: bool = True) -> Encoded:
         prompt_text = self._render(self._conversation(sample, False), add_generation_prompt=True)
         prompt_ids, mm = self._process_prompt(sample, prompt_text)

@@ -27,6 +27,12 @@ class TextAdapter(ModalityAdapter):
         text = "\n".join(m["content"] for m in messages)
         return text + "\n" if add_generation_prompt else text + (self.tokenizer.eos_token or "")
 
+    def _chat_text(self, sample: Sample) -> str:
+        return self._render(self._messages(sample, True), add_generation_prompt=True)
+
+    def _segment_tokens(self, sample: Sample, text: str) -> tuple[list[int], dict[str, torch.Tensor]]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"], {}
+
     def encode(self, sample: Sample, with_target: bool = True) -> Encoded:
         prompt_text = self._render(self._messages(sample, False), add_generation_prompt=True)
         prompt_ids = self.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]

@@ -3,6 +3,11 @@
 The target is ``sample.actions`` (a chunk of action vectors), tokenised by the model's
 :class:`~mmsft.models.action_tokenizer.ActionTokenizer` into bin tokens; the loss mask covers exactly the action span,
 and :meth:`vocab_subset` restricts log-probs to the action vocabulary (Kim et al., OpenVLA, arXiv 2406.09246).
+
+The end-of-turn token that closes an SFT target lies outside the action vocabulary and is never supervised. Rollouts
+sample only action bins and never a stop token (:meth:`sampling_constraints`): a turn is exactly
+``tokens_per_action × chunk`` bin tokens, so every token a rollout puts under the loss mask is inside
+:meth:`vocab_subset` and the restricted log-prob head scores it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ class VLAAdapter(QwenVLAdapter):
 
     def vocab_subset(self) -> torch.Tensor:
         return self._subset
+
+    def sampling_constraints(self) -> tuple[tuple[int, ...], bool]:
+        """Only action bins, and no stop token: a completion is a fixed number of action tokens."""
+        return tuple(int(i) for i in self._subset.tolist()), False
+
+    @property
+    def tokens_per_action(self) -> int:
+        """Tokens of one action vector (one per dimension)."""
+        return int(self.action_tokenizer.action_dim)
 
     def _response(self, sample: Sample, prompt_text: str) -> tuple[list[int], list[bool] | None]:
         if sample.actions is None:

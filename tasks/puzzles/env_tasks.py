@@ -1,0 +1,150 @@
+"""Environment tasks ``sokoban`` and ``general_points`` for the agent loop (``task: sokoban`` in a recipe).
+
+Sokoban (RAGEN / "Debunk the Myth of SFT Generalization", arXiv 2504.20073, 2510.00237): the prompts are exactly the
+ones ``mmsft data build sokoban`` writes (so a model warmed up on that data is in distribution), and level seeds
+follow the same split ranges (train level k is the level of example k; held-out levels come from ``val``/``test``).
+
+* ``env.mode=multi_turn``: one move per turn (``step`` prompt; ``task_args.max_actions_per_turn`` > 1 allows
+  several moves joined by ``||`` with the ``plan`` prompt); the next turn shows the new board.
+* ``env.mode=single_turn``: the whole plan in one answer (``plan`` prompt), executed move by move, then the
+  episode ends.
+
+An unparsable answer does not move the player and costs ``format_penalty`` (default −0.1); its outcome
+(``empty``, ``unknown_action``, ``too_many_actions``) is counted by the agent loop.
+
+General Points (arXiv 2501.17161): single-turn; the answer is scored by the env's reward table. An answer the
+tolerant parser cannot read is passed to the env as is (it scores as an illegal formula) and counted.
+
+``task_args`` — sokoban: ``dim`` [H, W] (default [6, 6]), ``num_boxes`` (1), ``max_actions_per_turn`` (1 in
+multi-turn mode, 64 in single-turn mode), ``format_penalty`` (−0.1), ``reward`` (gym_sokoban), ``max_steps`` (env step
+limit, default 100); general_points: ``num_cards`` (4), ``target`` (24), ``face_values`` (face10),
+``force_face_card`` (false), ``format`` (plan | cot), ``card_width`` (120).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from envs.general_points.env import GeneralPointsEnv
+from envs.sokoban.level import Level, mask_of
+from envs.sokoban.render import render_text
+from envs.sokoban.vector import SokobanVecEnv
+from mmsft.rollout.envs import BatchedEnv, GymBatch, SokobanBatch
+from mmsft.rollout.tasks import ENV_TASKS, EnvTask, GeneratedTurn, TurnAction, TurnPrompt
+from tasks.puzzles import gp_task, sokoban_task
+from tasks.puzzles.diversity import Variant
+from tasks.puzzles.parsing import parse_actions, parse_gp_answer
+from tasks.puzzles.seeds import example_seed
+
+
+def _take(args: dict[str, Any], defaults: dict[str, Any], task: str) -> dict[str, Any]:
+    unknown = sorted(set(args) - set(defaults))
+    if unknown:
+        raise ValueError(f"env.task_args {unknown} are not understood by task {task!r}; valid keys: "
+                         f"{sorted(defaults)}")
+    return {**defaults, **args}
+
+
+class SokobanTask(EnvTask):
+    """Sokoban over :class:`SokobanVecEnv`; see the module docstring."""
+
+    name = "sokoban"
+
+    def __init__(self, cfg: Any, adapter: Any) -> None:
+        super().__init__(cfg, adapter)
+        multi = cfg.mode == "multi_turn"
+        args = _take(cfg.task_args, {"dim": [6, 6], "num_boxes": 1, "max_actions_per_turn": 1 if multi else 64,
+                                     "format_penalty": -0.1, "reward": "gym_sokoban", "max_steps": 100}, self.name)
+        self.dim = tuple(int(x) for x in args["dim"])
+        self.num_boxes = int(args["num_boxes"])
+        self.max_actions = int(args["max_actions_per_turn"])
+        if self.max_actions < 1:
+            raise ValueError(f"env.task_args.max_actions_per_turn={self.max_actions}: expected >= 1")
+        self.format_penalty = float(args["format_penalty"])
+        self.reward, self.max_steps = args["reward"], int(args["max_steps"])
+        self.variant = Variant()
+        self.fmt = "step" if multi and self.max_actions == 1 else "plan"
+        self.modality = cfg.observation
+
+    def make_env(self, num_envs: int) -> BatchedEnv:
+        return SokobanBatch(SokobanVecEnv(num_envs, dim=self.dim, num_boxes=self.num_boxes, obs_mode=self.modality,
+                                          max_steps=self.max_steps, reward=self.reward, compute_optimal=False))
+
+    def level_seed(self, split: str, index: int) -> int:
+        return example_seed(split, self.cfg.seed, index)
+
+    def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],
+                turn: int) -> TurnPrompt:
+        vec = env.vec  # type: ignore[attr-defined]
+        start = vec.levels[slot]
+        state = Level(start.height, start.width, start.walls, start.targets,
+                      mask_of(np.flatnonzero(vec.boxes[slot]).tolist()), int(vec.player[slot]))
+        text_obs = None
+        if self.modality != "image":
+            text_obs = render_text(vec.codes()[slot], self.variant.symbols)
+        prompt = sokoban_task.build_prompt(state, self.variant, self.fmt, self.modality, text_obs)
+        if self.cfg.mode == "multi_turn" and self.max_actions > 1:
+            prompt += f"\nYou may give at most {self.max_actions} actions this turn; you will see the new state."
+        images = [observation["image"]] if self.modality != "text" else []
+        return TurnPrompt(prompt, images)
+
+    def act(self, slot: int, output: GeneratedTurn, info: dict[str, Any]) -> TurnAction:
+        parsed = parse_actions(output.text, self.variant.actions_verify, self.max_actions)
+        if not parsed.ok:
+            return TurnAction([], parsed.outcome, self.format_penalty, summary=parsed.detail or None)
+        names = self.variant.actions_verify
+        return TurnAction(list(parsed.value), summary=[names[a] for a in parsed.value])
+
+    def frames(self, env: BatchedEnv, observations: list) -> list:
+        return list(env.render_frames())  # type: ignore[attr-defined]
+
+
+class GeneralPointsTask(EnvTask):
+    """General Points (the 24 game) over :class:`GeneralPointsEnv`, one answer per episode."""
+
+    name = "general_points"
+
+    def __init__(self, cfg: Any, adapter: Any) -> None:
+        super().__init__(cfg, adapter)
+        args = _take(cfg.task_args, {"num_cards": 4, "target": 24, "face_values": "face10",
+                                     "force_face_card": False, "format": "plan", "card_width": 120}, self.name)
+        if args["format"] not in gp_task.FORMATS:
+            raise ValueError(f"env.task_args.format={args['format']!r}; expected one of {gp_task.FORMATS}")
+        self.args = args
+        self.variant = Variant()
+
+    def make_env(self, num_envs: int) -> BatchedEnv:
+        a = self.args
+        return GymBatch(lambda: GeneralPointsEnv(num_cards=a["num_cards"], target=a["target"],
+                                                 face_values=a["face_values"], force_face_card=a["force_face_card"],
+                                                 obs_mode=self.cfg.observation, card_width=a["card_width"]),
+                        num_envs)
+
+    def level_seed(self, split: str, index: int) -> int:
+        return example_seed(split, self.cfg.seed, index)
+
+    def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],
+                turn: int) -> TurnPrompt:
+        hand = env.envs[slot].hand  # type: ignore[attr-defined]
+        prompt = gp_task.build_prompt(hand, self.variant, self.args["format"], self.cfg.observation)
+        images = [observation["image"]] if self.cfg.observation != "text" else []
+        return TurnPrompt(prompt, images)
+
+    def act(self, slot: int, output: GeneratedTurn, info: dict[str, Any]) -> TurnAction:
+        parsed = parse_gp_answer(output.text)
+        if not parsed.ok:  # the env scores it (illegal formula); the outcome is counted
+            return TurnAction([output.text], parsed.outcome, end_episode=True, summary=output.text[:200])
+        return TurnAction([json.dumps(parsed.value)], end_episode=True, summary=parsed.value)
+
+
+@ENV_TASKS.register("sokoban")
+def make_sokoban(cfg: Any, adapter: Any) -> SokobanTask:
+    return SokobanTask(cfg, adapter)
+
+
+@ENV_TASKS.register("general_points")
+def make_general_points(cfg: Any, adapter: Any) -> GeneralPointsTask:
+    return GeneralPointsTask(cfg, adapter)
