@@ -29,7 +29,7 @@ SFT_ENTRIES = {
     "sft": [], "dft": ["objective.name=dft"], "asft": ["algorithm=asft"], "asft_k3": ["algorithm=asft_k3"],
     "otr (exact)": ["algorithm=otr"], "otr (mc, K=256)": ["algorithm=otr", "objective.args.mode=mc"],
     "curio_sft": ["algorithm=curio_sft"], "poft": ["algorithm=poft"], "masked_ft": ["algorithm=masked_ft"],
-    "soft": ["algorithm=soft"], "kd_topk": ["algorithm=kd_topk", "rl.teacher={teacher}"],
+    "soft": ["algorithm=soft"], "ift": ["algorithm=ift"], "kd_topk": ["algorithm=kd_topk", "rl.teacher={teacher}"],
     "gkd (λ=0.5)": ["algorithm=gkd", "rl.teacher={teacher}", "rl.max_new_tokens=16"],
     "sft + token weights (FAIT/TL)": ["data.train_path={weighted}"],
 }
@@ -119,6 +119,13 @@ def main() -> None:
             result["table"] = table
             results.append(result)
             print(json.dumps(result), flush=True)
+    results_dir = ROOT / "benchmarks" / "results"
+    previous = results_dir / "objective_costs.json"
+    if only and previous.exists():  # a partial run updates the stored table
+        order = [*SFT_ENTRIES, *RL_ENTRIES]
+        merged = {r["entry"]: r for r in json.loads(previous.read_text())}
+        merged.update({r["entry"]: r for r in results})
+        results = sorted(merged.values(), key=lambda r: order.index(r["entry"]) if r["entry"] in order else len(order))
     base = {t: next((r["step_s"] for r in results if r["entry"] == b and "step_s" in r), None)
             for t, b in (("sft", "sft"), ("rl", "grpo"))}
     lines = ["| entry | baseline | s/step (min) | s/step (median) | × baseline (min) |", "| --- | --- | --- | --- | --- |"]
@@ -126,11 +133,11 @@ def main() -> None:
         baseline = "sft" if r["table"] == "sft" else "grpo"
         if "step_s" in r:
             ratio = f"{r['step_s'] / base[r['table']]:.2f}" if base[r["table"]] else "—"
-            lines.append(f"| `{r['entry']}` | {baseline} | {r['step_s']:.3f} | {r['median_s']:.3f} | {ratio} |")
+            median = f"{r['median_s']:.3f}" if "median_s" in r else "—"
+            lines.append(f"| `{r['entry']}` | {baseline} | {r['step_s']:.3f} | {median} | {ratio} |")
         else:
             lines.append(f"| `{r['entry']}` | {baseline} | error: {r['error']} | — | — |")
     table = "\n".join(lines) + "\n"
-    results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / "objective_costs.json").write_text(json.dumps(results, indent=2))
     (results_dir / "objective_costs.md").write_text(table)

@@ -284,3 +284,19 @@ def test_soft_is_the_mean_ce_over_exits():
     nll = [-(math.log(0.5) + math.log(0.8)) / 2, -(math.log(0.25) + math.log(0.4)) / 2]
     assert loss.item() == pytest.approx(sum(nll) / 2, abs=1e-6)
     assert [metrics["soft/nll_exit0"], metrics["soft/nll_exit1"]] == pytest.approx(nll, abs=1e-6)
+
+
+# ---- IFT --------------------------------------------------------------------------------------------------------------
+def test_ift_propagated_weights_golden():
+    logp = torch.tensor([[-2.0, -1.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[True, True, False]])
+    batch = TokenBatch(logp=logp, loss_mask=mask, normalizer=StepNormalizer.from_mask(mask),
+                       policy_argmax=torch.zeros(1, 3, dtype=torch.long))
+    loss, metrics = _call("ift", batch, gamma=0.5)
+    # c = nll / L = [1, 0.5]; w = [1 + 0.5·0.5, 0.5] = [1.25, 0.5], rescaled to sum L = 2: [1.428571, 0.571429]
+    assert loss.item() == pytest.approx((2 * 1.25 / 1.75 * 2 + 1 * 0.5 / 1.75 * 2) / 2, abs=1e-6)
+    assert loss.item() == pytest.approx(1.714286, abs=1e-6)
+    assert metrics["ift/weight_max"] == pytest.approx(2 * 1.25 / 1.75, abs=1e-6)
+    plain, _ = _call("ift", TokenBatch(logp=logp, loss_mask=mask, normalizer=StepNormalizer.from_mask(mask),
+                                       policy_argmax=torch.zeros(1, 3, dtype=torch.long)), gamma=0.0)
+    assert plain.item() == pytest.approx(1.5)  # γ = 0: uniform weights, the mean NLL

@@ -75,10 +75,10 @@ def test_study_cli_end_to_end(tmp_path):
     import_plugin("tasks.objective_study.plugin")
     out = tmp_path / "study"
     assert main(["study", "sft-objectives", "--out", str(out), "--steps", "2", "--base-steps", "2",
-                 "--methods", "sft,dft,grpo,ift", "--seeds", "0"]) == 0
+                 "--methods", "sft,dft,grpo,lfu", "--seeds", "0"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results["methods"]) == {"sft", "dft", "grpo", "ift"}
-    assert results["methods"]["ift"] == {"status": "not implemented"}
+    assert set(results["methods"]) == {"sft", "dft", "grpo", "lfu"}
+    assert results["methods"]["lfu"] == {"status": "not implemented"}
     for method in ("sft", "dft", "grpo"):
         row = results["methods"][method]
         assert 0 <= row["id"] <= 1 and 0 <= row["ood"] <= 1 and row["step_s"] > 0

@@ -238,3 +238,44 @@ def test_soft_one_step(tiny_models, request, tmp_path, family, dataset):
           "objective.args.exits=[1,2]")
     record = _records(tmp_path / "run")[0]
     assert record["train/soft/nll_exit0"] != record["train/soft/nll_exit1"]
+
+
+def test_ift_fused_inputs_and_greedy_guesses(tiny_models, text_dataset, mm_dataset):
+    """λ = 1 replaces the response inputs by the guesses exactly; λ = 0 is the plain pass (also on the VLM, whose
+    images must survive the inputs_embeds path); the guesses are the argmax of the previous position's logits."""
+    from mmsft.data.loaders import load_dataset
+    from mmsft.models.loading import build_adapter, load_model
+    from mmsft.models.logprobs import head_logprobs
+    from mmsft.models.policy import Policy, backbone_and_head
+    from mmsft.train.scored_fields import policy_argmax
+
+    loaded = load_model(str(tiny_models["text"]))
+    adapter = build_adapter(loaded)
+    batch = adapter.collate([adapter.encode(s) for s in load_dataset(str(text_dataset))[:3]])
+    policy = Policy(loaded.model.eval())
+    ids = batch.inputs["input_ids"]
+    with torch.no_grad():
+        guesses = policy_argmax(policy, batch, "cpu", None)
+        logits = loaded.model(**batch.inputs).logits
+        expected = torch.where(batch.loss_mask[:, 1:], logits[:, :-1].argmax(-1), torch.full_like(ids[:, 1:], -1))
+        assert torch.equal(guesses[:, 1:], expected) and bool((guesses[:, 0] == -1).all())
+        swapped = torch.where(guesses >= 0, guesses, ids)
+        mixed = policy(batch.inputs, batch.loss_mask, input_mix=(guesses, 1.0)).logp
+        backbone, head = backbone_and_head(loaded.model)
+        hidden = backbone(input_ids=swapped, attention_mask=batch.inputs["attention_mask"]).last_hidden_state
+        torch.testing.assert_close(mixed, head_logprobs(hidden, ids, batch.loss_mask, head).logp, atol=1e-5, rtol=1e-5)
+        plain = policy(batch.inputs, batch.loss_mask).logp
+        torch.testing.assert_close(policy(batch.inputs, batch.loss_mask, input_mix=(guesses, 0.0)).logp, plain)
+    vl = load_model(str(tiny_models["qwen2-vl"]))
+    vl_adapter = build_adapter(vl)
+    vl_batch = vl_adapter.collate([vl_adapter.encode(s) for s in load_dataset(str(mm_dataset))[:2]])
+    vl_policy = Policy(vl.model.eval())
+    with torch.no_grad():
+        vl_guesses = policy_argmax(vl_policy, vl_batch, "cpu", None)
+        torch.testing.assert_close(vl_policy(vl_batch.inputs, vl_batch.loss_mask, input_mix=(vl_guesses, 0.0)).logp,
+                                   vl_policy(vl_batch.inputs, vl_batch.loss_mask).logp)
+
+
+@pytest.mark.parametrize("family,dataset", FAMILIES)
+def test_ift_one_step(tiny_models, request, tmp_path, family, dataset):
+    _step(tiny_models[family], request.getfixturevalue(dataset), tmp_path / "run", "algorithm=ift")

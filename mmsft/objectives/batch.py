@@ -70,6 +70,7 @@ class TokenBatch:
     teacher_support_logp: torch.Tensor | None = None  # (B, T, K) teacher log-probs at support_ids
     ref_score: torch.Tensor | None = None  # (B,) an offline per-sequence reference score (PoFT's r̄)
     prefix_mask: torch.Tensor | None = None  # (B, T) 1 on demonstration-prefix tokens of a rollout (Prefix-RFT)
+    policy_argmax: torch.Tensor | None = None  # (B, T) the current policy's greedy guess of each supervised token (IFT)
     agg_mode: str = "token-mean"  # objective.loss_agg_mode; see :func:`mmsft.objectives.aggregation.agg_loss`
     step: int = 0  # global optimizer step (0-based) — step-aware schedules such as CHORD's μ read it
     total_steps: int = 1

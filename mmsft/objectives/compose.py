@@ -82,12 +82,16 @@ class Objective:
         return combined
 
     def policy_kwargs(self, fields: dict[str, torch.Tensor]) -> dict[str, Any]:
-        """Extra keyword arguments of the policy pass for this micro-batch: ``token_fn`` (see :meth:`token_fn`) and
-        ``exit_layers`` when the loss declares a factory ``policy_exits(args)`` (SoFT's sub-model exits)."""
+        """Extra keyword arguments of the policy pass for this micro-batch: ``token_fn`` (see :meth:`token_fn`),
+        ``exit_layers`` when the loss declares a factory ``policy_exits(args)`` (SoFT's sub-model exits), and what a
+        loss's ``policy_inputs(args, fields)`` returns (IFT's ``input_mix``)."""
         kwargs: dict[str, Any] = {"token_fn": self.token_fn(fields)}
         exits = self.entry.meta.get("policy_exits")
         if exits is not None:
             kwargs["exit_layers"] = exits(self.args)
+        inputs = self.entry.meta.get("policy_inputs")
+        if inputs is not None:  # e.g. IFT's fused input embeddings from the producer's predictions
+            kwargs.update(inputs(self.args, fields))
         return kwargs
 
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:

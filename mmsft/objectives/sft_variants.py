@@ -284,3 +284,63 @@ def soft_loss(batch: TokenBatch, args: SoftArgs) -> tuple[torch.Tensor, dict[str
     for k in range(exit_logp.shape[-1]):
         metrics[f"soft/nll_exit{k}"] = masked_mean(-exit_logp[..., k], batch.loss_mask)
     return loss, metrics
+
+
+# ---- IFT ------------------------------------------------------------------------------------------------------------
+@dataclass
+class IftArgs:
+    """IFT arguments (released config ``config/loss/ift.yaml``: λ 0.2, γ 0.95, propagation of the loss, L1, left)."""
+
+    lam: float = field(default=0.2, metadata={"help": "λ of the temporal residual: fused input (1 − λ)·E[y_t] + "
+                                                      "λ·E[ĝ_t] at response positions.", "ge": 0, "le": 1})
+    gamma: float = field(default=0.95, metadata={"help": "γ of the discounted suffix sum of the loss (0: uniform "
+                                                         "weights, i.e. plain CE on the fused inputs).",
+                                                 "ge": 0, "le": 1})
+    detach_weights: bool = field(default=False, metadata={"help": "Stop the gradient through the propagated weights "
+                                                                  "(the released code does not)."})
+
+
+def _ift_inputs(args: IftArgs, fields: dict) -> dict:
+    return {"input_mix": (fields["policy_argmax"], args.lam)}
+
+
+def discounted_suffix_sum(values: torch.Tensor, gamma: float) -> torch.Tensor:
+    """w_t = Σ_{k ≥ t} γ^{k−t}·values_k along the last dimension (a reverse scan, stable for any length)."""
+    out = torch.zeros_like(values)
+    running = torch.zeros_like(values[..., 0])
+    for t in range(values.shape[-1] - 1, -1, -1):
+        running = values[..., t] + gamma * running
+        out[..., t] = running
+    return out
+
+
+@register_loss("ift", requires=("logp", "policy_argmax"), args=IftArgs, policy_inputs=_ift_inputs)
+def ift_loss(batch: TokenBatch, args: IftArgs) -> tuple[torch.Tensor, dict[str, float]]:
+    """Intuitive Fine-Tuning (Hua et al., "Intuitive Fine-Tuning: Towards Simplifying Alignment into a Single
+    Process", arXiv 2405.11870, ACL 2025). The producer takes the live policy's greedy guess ĝ_t of every response
+    token from the gold prefix (``policy_argmax``); the policy pass runs on fused inputs (1 − λ)·E[y_t] + λ·sg(E)[ĝ_t]
+    at response positions, giving log π'_t. Relation propagation (released code: loss, L1, left):
+
+        c_t = −log π'_t / L_b,   w_t = Σ_{k≥t} γ^{k−t} c_k,   w ← w·L_b / Σ_t w_t,
+        L = mean_b [ Σ_t w_t·(−log π'_t) / L_b ],
+
+    so early tokens that derail the rest weigh more; γ = 0 gives w = 1 (and λ = 0 plain SFT). A sequence-level mean
+    over the step's sequences with a supervised token (``loss_agg_mode`` does not apply).
+    """
+    mask = batch.loss_mask.to(torch.float32)
+    nll = -batch.logp.float() * mask
+    lengths = mask.sum(-1)
+    if args.gamma == 0:
+        weights = mask
+    else:
+        weights = discounted_suffix_sum(nll / lengths.clamp(min=1.0).unsqueeze(-1), args.gamma) * mask
+        total = weights.sum(-1, keepdim=True)
+        weights = torch.where(total > 0, weights * lengths.unsqueeze(-1) / total.clamp(min=1e-12), mask)
+        if args.detach_weights:
+            weights = weights.detach()
+    per_seq = (weights * nll).sum(-1) / lengths.clamp(min=1.0)
+    norm = batch.normalizer or StepNormalizer.from_mask(batch.loss_mask)
+    loss = per_seq.sum() / max(norm.num_seqs, 1.0) * norm.world_size
+    metrics = _metrics(batch)
+    metrics["ift/weight_max"] = float((weights.detach() * mask).max()) if bool(mask.any()) else 0.0
+    return loss, metrics

@@ -7,7 +7,8 @@ skipped and counted (``data/dropped_overlong``); every other bad sample raises w
 
 Beyond targets and token weights it provides what frozen scorers compute on the same micro-batch when the objective
 needs it (reference / teacher log-probs and top-k supports, :mod:`mmsft.train.scored_fields` — ASFT, CurioSFT,
-supervised top-k distillation), PoFT's per-sample ``ref_score`` (``meta.ref_score``), and applies the loss's declared
+supervised top-k distillation), PoFT's per-sample ``ref_score`` (``meta.ref_score``), the live policy's greedy guesses
+``policy_argmax`` (IFT), and applies the loss's declared
 per-epoch sample transform (``sample_transform`` registry meta, e.g. masked fine-tuning; reseeded every epoch).
 """
 
@@ -22,10 +23,10 @@ import torch
 
 from mmsft.data.schema import DataError, Sample
 from mmsft.models.adapters import Encoded, ModalityAdapter, ModelBatch, OverlongSample
-from mmsft.train.scored_fields import SCORED_FIELDS, attach_scored_fields, support_k
+from mmsft.train.scored_fields import SCORED_FIELDS, attach_scored_fields, policy_argmax, support_k
 from mmsft.train.stage import StageContext, register_producer
 
-SFT_FIELDS = ("token_weights", "ref_score", *SCORED_FIELDS)
+SFT_FIELDS = ("token_weights", "ref_score", "policy_argmax", *SCORED_FIELDS)
 SampleTransform = Callable[[Sample, np.random.Generator, ModalityAdapter], Sample]
 
 
@@ -64,13 +65,14 @@ class SFTProducer:
     def __init__(self, samples: list[Sample], adapter: ModalityAdapter, micro_batch_size: int, grad_accum: int,
                  seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True,
                  scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
-                 transform: SampleTransform | None = None) -> None:
+                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
         self.micro_batch_size, self.grad_accum = micro_batch_size, grad_accum
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
         self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
+        self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
         self.state = ProducerState()
         self._cache: dict[int, Encoded] | None = {} if cache and transform is None else None
         self._order = self._permutation(0)
@@ -140,6 +142,10 @@ class SFTProducer:
                 batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
             if self.scorers is not None:
                 attach_scored_fields(batch, self.scorers, self.needed, self.topk)
+            if "policy_argmax" in self.needed:
+                if self.live is None:
+                    raise ValueError("the objective needs policy_argmax but the producer has no live policy")
+                batch.fields["policy_argmax"] = policy_argmax(*self.live[:1], batch, *self.live[1:])
             batches.append(batch)
         self.state.steps += 1
         return batches
@@ -204,4 +210,5 @@ def sft_producer(ctx: StageContext) -> SFTProducer:
     cfg = ctx.cfg
     return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
                        cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
-                       topk=support_k(cfg), transform=loss_transform(cfg))
+                       topk=support_k(cfg), transform=loss_transform(cfg),
+                       live=(ctx.policy, ctx.device, ctx.vocab_subset))

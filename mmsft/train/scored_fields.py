@@ -61,3 +61,20 @@ def attach_scored_fields(batch: ModelBatch, scorers: Any, needed: set[str], k: i
     batch.fields["support_ids"] = ids
     mask = batch.loss_mask.cpu().unsqueeze(-1)
     batch.fields["support_ids"] = torch.where(mask, batch.fields["support_ids"], torch.zeros_like(ids))
+
+
+@torch.no_grad()
+def policy_argmax(policy: Any, batch: ModelBatch, device: Any, vocab_subset: torch.Tensor | None) -> torch.Tensor:
+    """(B, T) the current policy's greedy guess of every supervised token from the gold prefix (IFT's ĝ_t; −1
+    elsewhere), from one no-grad pass of the live policy; ids are vocabulary ids even under a restricted vocabulary."""
+
+    def fn(log_probs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+           ) -> dict[str, torch.Tensor]:
+        return {"argmax": log_probs.argmax(-1)}
+
+    moved = batch.to(device)
+    out = policy(moved.inputs, moved.loss_mask, vocab_subset=vocab_subset, token_fn=fn)
+    ids = out.extra["argmax"]
+    if vocab_subset is not None:
+        ids = vocab_subset.to(ids.device)[ids]
+    return torch.where(moved.loss_mask, ids, torch.full_like(ids, -1)).cpu()

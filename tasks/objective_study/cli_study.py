@@ -1,4 +1,4 @@
-"""``mmsft study sft-objectives [--quick]``: train SFT, DFT, ASFT, OTR, CurioSFT, masked FT, CHORD, Prefix-RFT and GRPO
+"""``mmsft study sft-objectives [--quick]``: train SFT, DFT, ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT and GRPO
 on one toy task from the same base for the same step budget and compare ID / OOD accuracy, forgetting, calibration,
 diversity and cost (:mod:`tasks.objective_study.study`). Default (3 seeds × 150 steps) ≈ 10–20 min on 2 CPU cores,
 ``--quick`` (1 seed × 50 steps) ≈ 2–5 min."""

@@ -5,7 +5,7 @@ from tasks.objective_study import rewards as _rewards  # noqa: F401  (registers 
 
 COMMANDS = {
     ("study", "sft-objectives"): ("tasks.objective_study.cli_study",
-                                  "Compare SFT, DFT, ASFT, OTR, CurioSFT, masked FT, CHORD, Prefix-RFT and GRPO on one toy "
+                                  "Compare SFT, DFT, ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT and GRPO on one toy "
                                   "task: ID/OOD accuracy, forgetting, calibration, diversity, cost."),
     ("data", "token-weights"): ("tasks.objective_study.cli_data",
                                 "Write per-token loss weights into a JSONL: FAIT (diff vs meta.negative) or TL-Training "

@@ -1,5 +1,5 @@
 """``mmsft study sft-objectives``: the same toy task, the same base model and the same step budget for SFT, DFT,
-ASFT, OTR, CurioSFT, masked FT, CHORD, Prefix-RFT and GRPO (IFT and LfU are listed as not implemented); reports ID
+ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT and GRPO (LfU is listed as not implemented); reports ID
 accuracy, OOD accuracy, forgetting on a probe task, calibration (ECE), output diversity (distinct-n, EAD) and wall
 time per step, and says per method whether its paper's claimed direction over SFT holds here.
 
@@ -38,7 +38,7 @@ METHODS: dict[str, list[str] | None] = {
                    "rl.max_new_tokens=4", "train.micro_batch_size=8"],
     "grpo": ["algorithm=grpo", "objective.kl.coef=0", "rl.rewards=study_exact", "rl.prompts_per_step=2",
              "rl.group_size=4", "rl.max_new_tokens=4"],
-    "ift": None,  # not implemented (needs fused input embeddings; see docs/objectives.md)
+    "ift": ["algorithm=ift"],
     "lfu": None,  # not implemented (needs a perturb/restore step hook; see docs/objectives.md)
 }
 
@@ -49,6 +49,7 @@ CLAIMS: dict[str, list[tuple[str, int, str]]] = {
     "otr": [("ood", +1, "better generalisation (arXiv 2509.26313)"), ("forgetting", -1, "less forgetting")],
     "curio_sft": [("ead", +1, "preserves entropy/diversity (arXiv 2602.02244)"), ("ood", +1, "OOD gains")],
     "masked_ft": [("id", +1, "better knowledge injection (arXiv 2510.09885)")],
+    "ift": [("id", +1, "beats SFT with SFT data only (arXiv 2405.11870)")],
     "chord": [("id", +1, "beats SFT (arXiv 2508.11408)"), ("ood", +1, "and OOD")],
     "prefix_rft": [("id", +1, "beats SFT (arXiv 2507.01679)")],
     "grpo": [("forgetting", -1, "RL forgets less (arXiv 2507.05386)"), ("ood", +1, "RL generalises better "
