@@ -2,7 +2,8 @@
 on the same model, data and batch.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/objective_costs.py [--steps 8] [--warmup 2] [--only asft,gkd]``; writes
-``benchmarks/results/objective_costs.{md,json}``. No asserts: a measurement, not a test.
+``benchmarks/results/objective_costs.{md,json}``; ``--rewards`` times the zoo rewards alone on 32 completions
+(``objective_rewards.md``: a reward's cost is its call, not the GRPO step it rides on). No asserts: a measurement.
 
 Setup (built locally, nothing downloaded): ``build_tiny("text", hidden 256, intermediate 768, 4 layers)``, 64 rows of
 a word-list task with 8–40-token answers, 8 sequences per optimizer step in one micro-batch, AdamW, fp32 on CPU, one
@@ -38,9 +39,6 @@ RL_ENTRIES = {
     "chord": ["algorithm=chord", "mix.expert_path={data}", "mix.expert_per_step=2"],
     "prefix_rft": ["algorithm=prefix_rft"],
     "opd": ["algorithm=opd", "rl.teacher={teacher}", "rl.rewards="],
-    "grpo + tldr_length": ["algorithm=grpo", "objective.kl.coef=0", "rl.rewards=bench_reward,tldr_length"],
-    "grpo + json_structure": ["algorithm=grpo", "objective.kl.coef=0", "rl.rewards=bench_reward,json_structure"],
-    "grpo + tool_call": ["algorithm=grpo", "objective.kl.coef=0", "rl.rewards=bench_reward,tool_call"],
 }
 WORDS = ["red", "green", "blue", "yellow", "circle", "square", "triangle", "left", "right", "up", "down", "big"]
 
@@ -82,12 +80,53 @@ def _run(name: str, overrides: list[str], common: list[str], steps: int, warmup:
             "wall_s": wall}
 
 
+def reward_costs(repeats: int = 5) -> str:
+    """Milliseconds per batch of 32 completions for each zoo reward (median of ``repeats``), next to one GRPO step."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from mmsft.rewards import get_reward
+
+    folder = Path(tempfile.mkdtemp(prefix="mmsft-reward-costs-"))
+    db = folder / "shop.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE items (id INTEGER, name TEXT, price REAL)")
+    conn.executemany("INSERT INTO items VALUES (?, ?, ?)", [(i, f"item{i}", i * 1.5) for i in range(200)])
+    conn.commit()
+    conn.close()
+    cases = {
+        "tldr_length": (SimpleNamespace(id="s", meta={"length_budget": 20}), "word " * 30),
+        "json_structure": (SimpleNamespace(id="s", answer={"a": 1, "b": [1, 2]}, meta={}), '{"a": 1, "b": [1, 2]}'),
+        "tool_call": (SimpleNamespace(id="s", answer=None, meta={"tool_call": {"name": "f", "arguments": {"x": 1}}}),
+                      '<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>'),
+        "sql_execution": (SimpleNamespace(id="s", answer="SELECT name FROM items WHERE price > 100",
+                                          meta={"db_path": str(db)}, source="<memory>"),
+                          "SELECT name FROM items WHERE price > 90"),
+    }
+    lines = ["| reward | ms per 32 completions (median) |", "| --- | --- |"]
+    for name, (sample, text) in cases.items():
+        fn = get_reward(name)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn([sample] * 32, [text] * 32)
+            times.append((time.perf_counter() - started) * 1000)
+        lines.append(f"| `{name}` | {statistics.median(times):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated entry names")
+    parser.add_argument("--rewards", action="store_true", help="only time the zoo rewards (objective_rewards.md)")
     args = parser.parse_args()
+    if args.rewards:
+        table = reward_costs()
+        (ROOT / "benchmarks" / "results" / "objective_rewards.md").write_text(table)
+        print(table)
+        return
     import torch
 
     from mmsft.models.tiny import build_tiny

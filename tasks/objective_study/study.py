@@ -7,7 +7,7 @@ Protocol (:mod:`tasks.objective_study.world` for the task): a tiny text model (f
 probe task and a third of the target rows for ``base_steps`` (a warm start, so on-policy methods see non-zero rewards); every
 method then starts from that base and trains ``steps`` optimizer steps of 8 sequences (SFT family: 8 dataset rows;
 on-policy: 2 prompts × 4 samples; CHORD adds 4 expert rows; Prefix-RFT prefixes one member per group) with AdamW at a
-constant learning rate; everything is repeated for each seed (world split, initialisation, data order; default 3 seeds)
+constant learning rate; everything is repeated for each seed (world split, initialisation, data order; default 5 seeds)
 and averaged. Rewards: exact match of the first word (``study_exact``). Accuracy and confidence are the greedy first
 answer token (every answer is one token); diversity samples 4 completions per OOD prompt at temperature 1. Claim
 checks compare the seed-mean with SFT's at one standard error of the difference of two proportions over the
@@ -61,11 +61,11 @@ CLAIMS: dict[str, list[tuple[str, int, str]]] = {
 @dataclass
 class StudyConfig:
     out: Path
-    steps: int = 150
+    steps: int = 300
     base_steps: int = 800
     base_lr: float = 3e-3
     lr: float = 1e-3
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     diversity_prompts: int = 32
 
