@@ -129,6 +129,6 @@ register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"}
                               "args": {"entropy_ratio": 0.2, "prefix_max": 0.95, "prefix_min": 0.05,
                                        "num_prefixed": 1, "clip_low": 0.2, "clip_high": 0.2}})
 # SoFT / Sorted LLaMA — Kavehzadeh et al., arXiv 2309.08968: mean CE over sub-model exits (shared norm + head).
-register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": []}})
+register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": ""}})
 # IFT — Hua et al., arXiv 2405.11870: temporal residual λ 0.2 on the inputs, discounted loss propagation γ 0.95.
 register_algorithm("ift", stage="sft", objective={"name": "ift", "args": {"lam": 0.2, "gamma": 0.95}})

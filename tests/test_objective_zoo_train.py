@@ -235,7 +235,7 @@ def test_soft_exit_equals_the_truncated_model(tiny_models, text_dataset):
 @pytest.mark.parametrize("family,dataset", FAMILIES)
 def test_soft_one_step(tiny_models, request, tmp_path, family, dataset):
     _step(tiny_models[family], request.getfixturevalue(dataset), tmp_path / "run", "algorithm=soft",
-          "objective.args.exits=[1,2]")
+          "objective.args.exits=1,2")
     record = _records(tmp_path / "run")[0]
     assert record["train/soft/nll_exit0"] != record["train/soft/nll_exit1"]
 

@@ -257,13 +257,16 @@ def masked_ft_loss(batch: TokenBatch, args: MaskedReconstructionArgs) -> tuple[t
 class SoftArgs:
     """SoFT arguments (Sorted LLaMA: exits every 4 layers from 12 of LLaMA-2-13B's 40)."""
 
-    exits: list[int] = field(default_factory=list, metadata={"help": "Sub-model depths n (layers 1..L) whose "
-                                                                     "outputs are trained; empty: every ⌈L/10⌉ layers "
-                                                                     "from ⌈0.3·L⌉ to L."})
+    exits: str = field(default="", metadata={"help": "Sub-model depths n (layers 1..L), comma-separated (e.g. "
+                                                     "'12,16,20'); empty: every ⌈L/10⌉ layers from ⌈0.3·L⌉ to L."})
 
 
 def _soft_exits(args: SoftArgs) -> list[int] | str:
-    return list(args.exits) or "auto"
+    text = str(args.exits).strip().strip("[]()")
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"objective.args.exits must be comma-separated layer numbers, got {args.exits!r}")
+    return [int(p) for p in parts] or "auto"
 
 
 @register_loss("soft", requires=("logp",), args=SoftArgs, policy_exits=_soft_exits)
