@@ -188,6 +188,8 @@ def _algorithm_choices() -> tuple[str, ...]:
 class RunConfig:
     stage: str = _f("sft", "Training stage = its data producer (sft, rl, mix, env, distill, or a plugin's); rl when an "
                            "algorithm preset is set, env when a task is set.", _stage_choices)
+    stage_args: dict = _f({}, "The stage's (producer's) own arguments, validated against its args dataclass (e.g. "
+                              "tgrpo for a plugin's video_rl stage).")
     algorithm: str = _f("", "Algorithm preset: a named composition with the paper's defaults (any key can still be "
                             "overridden).", _algorithm_choices)
     task: str = _f("", "Environment task (registered by a task package, e.g. sokoban): train in the environment "
@@ -299,6 +301,9 @@ def validate_components(config: RunConfig) -> None:
     try:
         build_args(get_loss(config.objective.name), config.objective.args, "objective.args")
         build_args(get_advantage(config.rl.advantage), config.rl.advantage_args, "rl.advantage_args")
+        from mmsft.train.stage import producer_entry
+
+        build_args(producer_entry(config.stage), config.stage_args, "stage_args")
         for name in reward_names(config):
             get_reward(name)
     except RegistryError as exc:
