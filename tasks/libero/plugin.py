@@ -11,3 +11,4 @@ COMMANDS = {
 from tasks.libero import evaluators as _evaluators  # noqa: F401,E402  (registers libero_success; MuJoCo loads lazily)
 from tasks.libero import env_task as _env_task  # noqa: F401,E402  (registers the libero task; MuJoCo loads lazily)
 from tasks.libero import dataset as _dataset  # noqa: F401,E402  (registers the libero_episodes dataset loader)
+from tasks.libero import algorithms as _algorithms  # noqa: F401,E402  (registers vla_grpo, vla_opd, ... presets)
