@@ -78,6 +78,9 @@ def add_env_arguments(parser: argparse.ArgumentParser, image_size: int, render: 
     parser.add_argument("--policy-temperature", type=float, default=0.0,
                         help="sampling temperature of an mmsft: policy (0: greedy, the published protocol)")
     parser.add_argument("--policy-seed", type=int, default=0, help="sampling seed of an mmsft: policy")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the suite's paper step limit")
+    parser.add_argument("--step-timeout", type=float, default=120.0, help="seconds before a stuck worker is killed")
+    parser.add_argument("--reset-timeout", type=float, default=600.0, help="seconds allowed for build + reset")
 
 
 def resolve_env_settings(args: argparse.Namespace, requirements: dict | None) -> None:
@@ -89,9 +92,6 @@ def resolve_env_settings(args: argparse.Namespace, requirements: dict | None) ->
         args.cameras = tuple(req.get("cameras", ("agentview", "wrist")))
     if args.render is None:
         args.render = str(req.get("render", args._default_render))
-    parser.add_argument("--max-steps", type=int, default=None, help="override the suite's paper step limit")
-    parser.add_argument("--step-timeout", type=float, default=120.0, help="seconds before a stuck worker is killed")
-    parser.add_argument("--reset-timeout", type=float, default=600.0, help="seconds allowed for build + reset")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

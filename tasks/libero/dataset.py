@@ -18,10 +18,15 @@ size, chunk, pixel budget) in the model's ``action_tokenizer.json``, so inferenc
 
 A bad episode (missing key, wrong shape or dtype, non-finite action, step count that contradicts ``index.jsonl``)
 is an error naming the file.
+
+``collect: {suite, tasks, episodes_per_task, init_offset, workers, image_size, render}`` records the folder with the
+scripted oracle first when it does not exist yet (successful episodes only, the loader's ``cameras``), so a
+pipeline goes from nothing to a trained VLA in one file; this needs the ``[libero]`` extra and a single process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from collections import OrderedDict
@@ -38,6 +43,7 @@ from tasks.libero.prompt import CAMERAS, InterfaceError, VLAInterface
 
 EPISODE_FORMAT = "mmsft-libero-episodes-v1"
 _CACHE_EPISODES = 32
+_COLLECT_KEYS = ("suite", "tasks", "episodes_per_task", "init_offset", "workers", "image_size", "render")
 
 
 @dataclass
@@ -53,6 +59,7 @@ class EpisodeArgs:
     split: str = "auto"  # auto: train for data.train_path, val for data.eval_path; or train / val / all
     action_stats: str = "auto"  # auto | fit | model
     n_bins: int = 256  # bins of a new action tokenizer (a model that has none)
+    collect: dict = field(default_factory=dict)  # record the folder with the oracle first when it is missing
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> "EpisodeArgs":
@@ -72,7 +79,9 @@ class EpisodeArgs:
                   (args.action_stats in ("auto", "fit", "model"), "action_stats", "auto, fit or model"),
                   (isinstance(args.n_bins, int) and args.n_bins >= 2, "n_bins", "an integer >= 2"),
                   (isinstance(args.tasks, list) and all(isinstance(t, int) for t in args.tasks), "tasks",
-                   "a list of task ids")]
+                   "a list of task ids"),
+                  (isinstance(args.collect, dict) and set(args.collect) <= set(_COLLECT_KEYS), "collect",
+                   f"a mapping with keys from {list(_COLLECT_KEYS)}")]
         for ok, key, expected in checks:
             if not ok:
                 raise DataError(f"data.loader_args.{key}={getattr(args, key)!r}: expected {expected}")
@@ -288,12 +297,40 @@ def _diff(recorded: VLAInterface, wanted: VLAInterface) -> str:
 @DATASET_LOADERS.register("libero_episodes", detect=is_episode_folder)
 def load_episodes(path: Path, args: dict[str, Any], role: str, media: Any = None) -> EpisodeSamples:
     """``data.loader: libero_episodes`` (detected automatically for a ``collect-libero`` folder)."""
-    if not is_episode_folder(path):
-        raise DataError(f"{path} is not a LIBERO episode folder (expected meta.json with format {EPISODE_FORMAT!r} "
-                        "and index.jsonl, as written by mmsft data collect-libero)")
     if role == "eval":
         raise DataError(f"data.eval_path {path}: an episode folder is not a generation-accuracy eval set; "
-                        "evaluate a VLA in the simulator (mmsft eval-libero, evaluator libero_success) or offline "
-                        "on its validation episodes (evaluator libero_action_error)")
+                        "evaluate a VLA in the simulator (mmsft eval-libero, evaluator libero_success)")
     parsed = EpisodeArgs.parse(args)
+    if parsed.collect and not Path(path).exists():
+        record_demonstrations(Path(path), parsed)
+    if not is_episode_folder(path):
+        raise DataError(f"{path} is not a LIBERO episode folder (expected meta.json with format {EPISODE_FORMAT!r} "
+                        "and index.jsonl, as written by mmsft data collect-libero; or give data.loader_args.collect "
+                        "to record it)")
     return EpisodeSamples(Path(path), parsed, "train" if parsed.split == "auto" else parsed.split)
+
+
+def record_demonstrations(path: Path, args: EpisodeArgs) -> dict[str, Any]:
+    """Record ``args.collect`` oracle demonstrations into the new folder ``path`` (successful episodes only)."""
+    from tasks.libero.collect import CollectConfig, collect
+    from tasks.libero.policies import load_policy
+
+    spec = {"suite": "libero_spatial", "tasks": [0], "episodes_per_task": 20, "init_offset": 0, "workers": 1,
+            "image_size": 128, "render": "fast", **args.collect}
+    tasks = spec["tasks"]
+    cfg = CollectConfig(suite=str(spec["suite"]), tasks=tuple(int(t) for t in tasks) if tasks is not None else None,
+                        episodes_per_task=int(spec["episodes_per_task"]), init_offset=int(spec["init_offset"]),
+                        workers=int(spec["workers"]), image_size=int(spec["image_size"]),
+                        cameras=tuple(args.cameras), render=str(spec["render"]), successes_only=True, out_dir=path)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise DataError(f"data.loader_args.collect: {exc}") from None
+    tmp = path.with_name(path.name + ".recording")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    counts = collect(load_policy("oracle"), dataclasses.replace(cfg, out_dir=tmp))
+    tmp.rename(path)  # only a finished recording becomes the dataset
+    return counts
