@@ -39,3 +39,20 @@ def opd_reinforce_loss(batch: TokenBatch, args: OPDReinforceArgs) -> tuple[torch
     gap = (batch.logp - teacher).detach()
     per_token = args.coef * gap * batch.logp
     return batch.aggregate(per_token), {"reverse_kl_sampled": masked_mean(gap, batch.loss_mask)}
+
+
+@dataclass
+class TeacherCEArgs:
+    coef: float = field(default=1.0, metadata={"help": "Scale of the cross-entropy to the teacher.", "gt": 0})
+
+
+@register_loss("teacher_ce_exact", requires=("logp", "logp_dist", "teacher_dist"), args=TeacherCEArgs)
+def teacher_ce_exact_loss(batch: TokenBatch, args: TeacherCEArgs) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy to the teacher's distribution over the restricted vocabulary at the student's visited positions,
+    −Σ_v π_T(v) log π_θ(v) (forward KL(π_T ‖ π_θ) plus the teacher's entropy): DAgger with soft labels (Ross et al.,
+    arXiv 1011.0686) when the teacher is an expert queried in the states the student reached, and the forward-KL
+    baseline VLA-OPD (arXiv 2603.26666) compares against."""
+    student = batch.logp_dist.float()
+    teacher = batch.teacher_dist.float().to(student.device)
+    per_token = -(teacher.exp() * student).sum(-1)
+    return args.coef * batch.aggregate(per_token), {"teacher_ce": masked_mean(per_token, batch.loss_mask)}

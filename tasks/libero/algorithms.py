@@ -9,6 +9,8 @@
 * ``vla_opd_reinforce`` — the REINFORCE variant: the same advantage recomputed with the current student at every
   update (loss ``opd_reinforce``).
 * ``vla_opd_exact`` — exact reverse KL over the action vocabulary at every visited position (``reverse_kl_exact``).
+* ``vla_dagger`` — the supervised control: cross-entropy to the teacher's distribution in the states the student
+  visits (``teacher_ce_exact``; DAgger, Ross et al., arXiv 1011.0686, with the oracle as the expert).
 
 Every preset trains each turn as its own sequence (``env.concat_turns: false``), as VLAs are trained.
 """
@@ -34,4 +36,7 @@ register_algorithm("vla_opd_reinforce", rl={"advantage": "grpo", "teacher": _TEA
                    env=dict(_ENV), objective={"name": "opd_reinforce", "loss_agg_mode": "token-mean", "kl": _NO_KL})
 register_algorithm("vla_opd_exact", rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.6},
                    env=dict(_ENV), objective={"name": "reverse_kl_exact", "loss_agg_mode": "token-mean",
+                                              "kl": _NO_KL})
+register_algorithm("vla_dagger", rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.0},
+                   env=dict(_ENV), objective={"name": "teacher_ce_exact", "loss_agg_mode": "token-mean",
                                               "kl": _NO_KL})

@@ -111,18 +111,23 @@ def evaluate(
     policy: LoadedPolicy,
     cfg: EvalConfig,
     progress: Callable[[EpisodeRecord, int, int], None] | None = None,
+    specs: list[EpisodeSpec] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol, write ``results.json``/``results.md`` (+ videos) under ``cfg.out_dir``; return the summary.
 
-    ``progress(record, done, total)`` is called after every finished episode.
+    ``progress(record, done, total)`` is called after every finished episode. ``specs`` replaces the protocol's
+    episodes (e.g. several init-state ranges in one run of the workers).
     """
     cfg.validate()
     check_requirements(policy, cfg.image_size, cfg.cameras)
     from envs.libero.suites import num_tasks, task_spec
 
-    tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
+    if specs is None:
+        tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
+        specs = episode_specs(cfg.suite, tasks, cfg.trials_per_task, cfg.init_offset)
+    else:
+        tasks = tuple(sorted({s.task_id for s in specs}))
     instructions = {t: task_spec(cfg.suite, t).instruction for t in tasks}
-    specs = episode_specs(cfg.suite, tasks, cfg.trials_per_task, cfg.init_offset)
     env_kwargs = dict(
         suite=cfg.suite,
         image_size=cfg.image_size,

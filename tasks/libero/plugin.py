@@ -6,6 +6,8 @@ Nothing heavy is imported here: MuJoCo and robosuite load only inside the comman
 COMMANDS = {
     ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
     ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
+    ("study", "vla-opd"): ("tasks.libero.cli_study",
+                           "Tiny VLA on LIBERO: SFT from demos, then GRPO vs on-policy distillation vs DAgger."),
 }
 
 from tasks.libero import evaluators as _evaluators  # noqa: F401,E402  (registers libero_success; MuJoCo loads lazily)
