@@ -158,3 +158,40 @@ def test_mmsft_policy_batches_slots_and_replans_every_chunk(vla_pair, tmp_path):
         load_policy(f"mmsft:{tmp_path}")
     with pytest.raises(ValueError, match="no such model folder"):
         load_policy(f"mmsft:{tmp_path / 'nothing'}")
+
+
+def test_teacher_cross_entropy_gradient_is_student_minus_teacher():
+    """DAgger's soft-label loss: d/dz −Σ π_T log softmax(z) = softmax(z) − π_T, exactly."""
+    generator = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 3, 8, generator=generator, requires_grad=True)
+    teacher = torch.log_softmax(torch.randn(2, 3, 8, generator=generator), -1)
+    student = torch.log_softmax(z, -1)
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    batch = TokenBatch(logp=student[..., 0], loss_mask=mask, logp_dist=student, teacher_dist=teacher,
+                       normalizer=StepNormalizer.from_mask(mask))
+    (grad,) = torch.autograd.grad(_loss("teacher_ce_exact", batch), z)
+    assert torch.allclose(grad, (student.detach().exp() - teacher.exp()) / 6, atol=1e-7)
+
+
+def test_recipes_and_presets_validate(tmp_path):
+    from pathlib import Path
+
+    from mmsft.config import load_config
+    from mmsft.pipeline.spec import load_pipeline
+
+    recipes = Path(__file__).resolve().parents[1] / "tasks" / "libero" / "recipes"
+    expected = {"sft": ("sft", "sft"), "opd_oracle": ("env", "ppo_clip"), "grpo": ("env", "ppo_clip"),
+                "opd_teachers": ("env", "ppo_clip")}
+    for name, (stage, loss) in expected.items():
+        cfg = load_config(str(recipes / f"{name}.yaml"))
+        assert (cfg.stage, cfg.objective.name) == (stage, loss), name
+        if stage == "env":
+            assert cfg.task == "libero" and not cfg.env.concat_turns
+    grpo = load_config(str(recipes / "grpo.yaml"))
+    assert grpo.rl.dynamic_sampling and grpo.env.episode_reward == "success" and grpo.objective.args["clip_high"] == 0.28
+    for preset, loss in (("vla_opd_reinforce", "opd_reinforce"), ("vla_opd_exact", "reverse_kl_exact"),
+                         ("vla_dagger", "teacher_ce_exact")):
+        cfg = load_config(str(recipes / "opd_oracle.yaml"), [f"algorithm={preset}"])
+        assert cfg.objective.name == loss and cfg.rl.teacher == "tasks.libero.teacher:libero_teacher"
+    plan = load_pipeline(str(recipes / "pipeline.yaml"))
+    assert [s.name for s in plan.stages] == ["sft", "opd", "grpo"]
