@@ -58,7 +58,8 @@ def test_chunk_targets_equal_recorded_actions(episodes):
             np.testing.assert_array_equal(np.asarray(sample.actions, dtype=np.float32), want)
             image = sample.messages[0].parts[0]
             assert image.type == "image" and image.path is None and image.array.shape == (16, 16, 3)
-            assert sample.messages[0].text == f"What action should the robot take to pick up bowl {sample.meta['task_id']}?"
+            task = sample.meta["task_id"]
+            assert sample.messages[0].text == f"What action should the robot take to pick up bowl {task}?"
             k += 1
     assert samples.padded_targets == sum(min(2, n) for n in STEPS)
     assert [s.id for s in samples[:2]] == ["libero_spatial_task00_init00_ep00000/t0000",
@@ -76,7 +77,8 @@ def test_split_by_episode_and_proprio(episodes):
     assert {s.meta["init_state"] for s in train} == {0} and {s.meta["init_state"] for s in val} == {1}
     sample = train[0]
     assert [p.type for p in sample.messages[0].parts] == ["image", "image", "text"]
-    assert "\nRobot state: " in sample.messages[0].text and len(sample.messages[0].text.split("state: ")[1].split()) == 8
+    text = sample.messages[0].text
+    assert "\nRobot state: " in text and len(text.split("state: ")[1].split()) == 8
 
 
 def test_loader_errors_name_the_file_and_key(episodes, tmp_path):
@@ -143,7 +145,8 @@ def test_statistics_fitted_on_demos_saved_and_checked(tiny_models, episodes, tmp
     actions = EpisodeSamples(episodes, EpisodeArgs(), "train")
     np.testing.assert_array_equal(saved.low, np.quantile(actions.actions().astype(np.float64), 0.01, axis=0))
     np.testing.assert_array_equal(saved.high, np.quantile(actions.actions().astype(np.float64), 0.99, axis=0))
-    assert saved.num_fit_samples == sum(STEPS) and saved.token_offset == ActionTokenizer.load(tiny_models["vla"]).token_offset
+    assert saved.num_fit_samples == sum(STEPS)
+    assert saved.token_offset == ActionTokenizer.load(tiny_models["vla"]).token_offset
     interface = VLAInterface.of_model(saved, "saved")
     assert interface == VLAInterface(cameras=("agentview",), image_size=16, chunk=2, image_min_pixels=3136,
                                      image_max_pixels=12544)

@@ -188,7 +188,8 @@ def test_recipes_and_presets_validate(tmp_path):
         if stage == "env":
             assert cfg.task == "libero" and not cfg.env.concat_turns
     grpo = load_config(str(recipes / "grpo.yaml"))
-    assert grpo.rl.dynamic_sampling and grpo.env.episode_reward == "success" and grpo.objective.args["clip_high"] == 0.28
+    assert grpo.rl.dynamic_sampling and grpo.env.episode_reward == "success"
+    assert grpo.objective.args["clip_high"] == 0.28
     for preset, loss in (("vla_opd_reinforce", "opd_reinforce"), ("vla_opd_exact", "reverse_kl_exact"),
                          ("vla_dagger", "teacher_ce_exact")):
         cfg = load_config(str(recipes / "opd_oracle.yaml"), [f"algorithm={preset}"])

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
         bad = [m for m in methods if m not in METHODS]
         if bad or not methods:
-            console.print(f"[red]study vla-opd: --methods {args.methods!r}: expected a list from {sorted(METHODS)}[/red]")
+            console.print(f"[red]study vla-opd: --methods {args.methods!r}: expected a list from "
+                          f"{sorted(METHODS)}[/red]")
             return 2
         overrides["methods"] = methods
     for flag, key in (("sft_steps", "sft_steps"), ("rollout_batches", "rollout_batches"),
