@@ -120,7 +120,8 @@ class RLProducer(QueuedRolloutProducer):
         samples = [self.samples[indices[r.prompt_index]] for r in rollouts]
         texts = [r.text for r in rollouts]
         if self.rewards:
-            result = compute_rewards(self.rewards, self.weights, samples, texts)
+            result = compute_rewards(self.rewards, self.weights, samples, texts,
+                                     completion_lengths=[len(r.completion_ids) for r in rollouts])
             totals, parts = result.total, result.parts
         else:
             totals, parts = [0.0] * len(rollouts), {}

@@ -147,7 +147,8 @@ class RLStepBuilder:
                 scored = fn(batch)
                 for i, vec in zip(chunk, gather_from_mask(scored, batch.loss_mask)):
                     values[i] = vec
-            out[name] = values
+            # rows whose values were recorded during the rollout keep them (e.g. tasks routed to an oracle teacher)
+            out[name] = [s.fields[name] if name in s.fields else v for s, v in zip(seqs, values)]
         stats["time/logprob_passes_s"] = time.perf_counter() - started
         return out
 

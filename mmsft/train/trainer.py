@@ -125,11 +125,18 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
         self.checkpoint = resolve_resume(self.run_dir, cfg.train.resume)
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
-        self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
-                                     max_length=cfg.data.max_length, overlong=cfg.data.overlong)
         media = MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path)
-        self.train_samples = load_dataset(cfg.data.train_path, media=media) if cfg.data.train_path else []
-        self.eval_samples = load_dataset(cfg.data.eval_path, media=media) if cfg.data.eval_path else []
+        d = cfg.data
+        self.train_samples = load_dataset(d.train_path, media=media, loader=d.loader, loader_args=d.loader_args,
+                                          role="train") if d.train_path else []
+        self.eval_samples = load_dataset(d.eval_path, media=media, loader=d.loader, loader_args=d.loader_args,
+                                         role="eval") if d.eval_path else []
+        budget = media_budget(cfg)
+        configure = getattr(self.train_samples, "configure_model", None)
+        if configure is not None:  # e.g. robot demonstrations fit the VLA's action statistics (mmsft.data.loaders)
+            budget = configure(self.loaded, budget)
+        self.adapter = build_adapter(self.loaded, budget, padding_side=cfg.data.padding_side,
+                                     max_length=cfg.data.max_length, overlong=cfg.data.overlong)
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
         self.vocab_subset = self.adapter.vocab_subset()
