@@ -52,6 +52,11 @@ class LoraConfig:
 class DataConfig:
     train_path: str = _f("", "Training JSONL file or datasets.save_to_disk folder (mmsft schema).")
     eval_path: str = _f("", "Held-out JSONL / folder for evaluation (optional).")
+    loader: str = _f("auto", "Dataset loader: auto (a registered format whose detector accepts the path, else JSONL "
+                             "/ save_to_disk) or a registered name (mmsft.data.loaders.DATASET_LOADERS, e.g. "
+                             "libero_episodes).")
+    loader_args: dict = _f({}, "Arguments of the registered loader (e.g. {chunk: 4, proprio: true} for "
+                               "libero_episodes).")
     max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).", ge=1)
     overlong: str = _f("drop", "Samples over max_length: drop (counted, logged), truncate the response, or error.",
                        ("drop", "truncate", "error"))

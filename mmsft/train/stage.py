@@ -25,7 +25,7 @@ from mmsft.models.adapters import ModalityAdapter, ModelBatch
 from mmsft.registry import Registry
 
 PRODUCERS: Registry = Registry("producer (stage)")
-TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist"})  # computed by the trainer's policy pass
+TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist", "logp_support"})  # computed by the trainer's policy pass
 
 
 class Producer(Protocol):
