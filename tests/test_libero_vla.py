@@ -137,3 +137,15 @@ def test_rl_step_from_the_sft_model(sft_model, teacher_model, tmp_path, monkeypa
     assert any("rollout/success_rate" in m for m in metrics)
     if name == "grpo":
         assert any("rollout/dropped_zero_std_groups" in m for m in metrics)
+
+
+def test_lerobot_protocol_runs_every_seed(tmp_path):
+    from mmsft.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["eval-libero", "--policy", "oracle", "--tasks", "0", "--trials-per-task", "1", "--protocol",
+                 "lerobot", "--cameras", "none", "--max-steps", "20", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["episodes"] == 3 and "LeRobot" in summary["meta"]["protocol"]
+    assert all(r["steps"] == 20 and r["reason"] == "step_limit" for r in summary["results"])
+    assert [r["init_state"] for r in summary["results"]] == [0, 0, 0]

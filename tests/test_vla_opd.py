@@ -196,3 +196,20 @@ def test_recipes_and_presets_validate(tmp_path):
         assert cfg.objective.name == loss and cfg.rl.teacher == "tasks.libero.teacher:libero_teacher"
     plan = load_pipeline(str(recipes / "pipeline.yaml"))
     assert [s.name for s in plan.stages] == ["sft", "opd", "grpo"]
+
+
+def test_oracle_teacher_floor_bounds_the_log_probs(tiny_models):
+    from tasks.libero.teacher import OracleBinTeacher
+
+    tok = ActionTokenizer.load(tiny_models["vla"])
+    action = np.array([[0.0, 0.5, -0.5, 1.0, -1.0, 0.25, -1.0]])
+    sharp = OracleBinTeacher(tok, 2.0, floor=0.0).log_probs(action)
+    floored = OracleBinTeacher(tok, 2.0).log_probs(action)
+    assert float(sharp.min()) < -300  # a bin far from the oracle's: an unbounded per-token advantage
+    assert float(floored.min()) >= float(np.log(0.01 / 256)) - 1e-5
+    assert torch.allclose(floored.exp().sum(-1), torch.ones(7), atol=1e-5)
+    assert torch.equal(floored.argmax(-1), sharp.argmax(-1))
+    # the Gaussian part keeps 1 - floor of the mass
+    assert torch.allclose(floored.exp(), 0.99 * sharp.exp() + 0.01 / 256, atol=1e-6)
+    with pytest.raises(ValueError, match="floor"):
+        OracleBinTeacher(tok, 2.0, floor=1.0)

@@ -23,20 +23,24 @@ _ENV = {"concat_turns": False}
 _NO_KL = {"coef": 0.0, "estimator": "k3", "placement": "loss"}
 _TEACHER = "tasks.libero.teacher:libero_teacher"
 
-register_algorithm("vla_grpo", rl={"advantage": "grpo", "dynamic_sampling": True, "temperature": 1.6},
+register_algorithm("vla_grpo", stage="env",
+                   rl={"advantage": "grpo", "dynamic_sampling": True, "temperature": 1.6},
                    env={**_ENV, "episode_reward": "success"},
                    objective={"name": "ppo_clip", "loss_agg_mode": "token-mean",
                               "args": {"clip_low": 0.2, "clip_high": 0.28}, "kl": _NO_KL})
-register_algorithm("vla_opd", rl={"advantage": "opd", "advantage_args": {"coef": 1.0}, "teacher": _TEACHER,
-                                  "temperature": 1.6},
+register_algorithm("vla_opd", stage="env",
+                   rl={"advantage": "opd", "advantage_args": {"coef": 1.0}, "teacher": _TEACHER, "temperature": 1.6},
                    env=dict(_ENV),
                    objective={"name": "ppo_clip", "loss_agg_mode": "token-mean",
                               "args": {"clip_low": 0.2, "clip_high": 0.2}, "kl": _NO_KL})
-register_algorithm("vla_opd_reinforce", rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.6},
+register_algorithm("vla_opd_reinforce", stage="env",
+                   rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.6},
                    env=dict(_ENV), objective={"name": "opd_reinforce", "loss_agg_mode": "token-mean", "kl": _NO_KL})
-register_algorithm("vla_opd_exact", rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.6},
+register_algorithm("vla_opd_exact", stage="env",
+                   rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.6},
                    env=dict(_ENV), objective={"name": "reverse_kl_exact", "loss_agg_mode": "token-mean",
                                               "kl": _NO_KL})
-register_algorithm("vla_dagger", rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.0},
+register_algorithm("vla_dagger", stage="env",
+                   rl={"advantage": "grpo", "teacher": _TEACHER, "temperature": 1.0},
                    env=dict(_ENV), objective={"name": "teacher_ce_exact", "loss_agg_mode": "token-mean",
                                               "kl": _NO_KL})

@@ -102,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_env_arguments(parser, image_size=224, render="paper")
     parser.add_argument("--trials-per-task", type=int, default=50, help="episodes per task; episode k uses init state k")
+    parser.add_argument("--protocol", choices=("openvla", "lerobot"), default="openvla",
+                        help="openvla: one pass (the published OpenVLA/RLinf numbers); lerobot: the episodes once per "
+                             "seed 1000, 2000, 3000 (LeRobot uses 10 trials per task)")
     parser.add_argument("--video", choices=("none", "mp4", "gif"), default="none", help="write one video per episode")
     parser.add_argument("--video-camera", default="agentview", choices=("agentview", "wrist"), help="camera to record")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/eval_libero/SUITE-TIME)")
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         tasks=args.tasks,
         trials_per_task=args.trials_per_task,
         init_offset=args.init_offset,
+        protocol=args.protocol,
         workers=args.workers,
         image_size=args.image_size,
         cameras=args.cameras,

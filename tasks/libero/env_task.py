@@ -29,7 +29,8 @@ reward is all zeros.
 
 ``task_args``: ``suite`` (libero_spatial), ``task_ids`` (all ten), ``cameras`` / ``camera``, ``image_size``,
 ``render``, ``chunk``, ``proprio`` (from the model, see above), ``train_init_states`` (0), ``heldout_init_states``
-(10), ``teacher`` (none), ``teacher_sigma_bins`` (2 when a route is the oracle), ``oracle_shaping`` (0),
+(10), ``teacher`` (none), ``teacher_sigma_bins`` (2 when a route is the oracle), ``teacher_floor`` (0.01: the
+oracle distribution's uniform mass, bounding its log-probs), ``oracle_shaping`` (0),
 ``step_timeout`` (120 s), ``reset_timeout`` (600 s).
 """
 
@@ -48,7 +49,8 @@ _INTERFACE_KEYS = ("cameras", "image_size", "render", "chunk", "proprio")
 _DEFAULTS: dict[str, Any] = {"suite": "libero_spatial", "task_ids": list(range(10)), "camera": None,
                              "cameras": None, "image_size": None, "render": None, "chunk": None, "proprio": None,
                              "train_init_states": 0, "heldout_init_states": 10, "teacher": None,
-                             "teacher_sigma_bins": 0.0, "oracle_shaping": 0.0, "step_timeout": 120.0,
+                             "teacher_sigma_bins": 0.0, "teacher_floor": 0.01, "oracle_shaping": 0.0,
+                             "step_timeout": 120.0,
                              "reset_timeout": 600.0}
 
 
@@ -119,7 +121,8 @@ class LiberoTask(EnvTask):
         if "oracle" in self.routes.values():
             from tasks.libero.teacher import OracleBinTeacher  # torch: imported only when a teacher is asked for
 
-            self.teacher = OracleBinTeacher(adapter.action_tokenizer, sigma if sigma > 0 else 2.0)
+            self.teacher = OracleBinTeacher(adapter.action_tokenizer, sigma if sigma > 0 else 2.0,
+                                            float(self.args["teacher_floor"]))
         self.shaping = float(self.args["oracle_shaping"])
         if self.shaping < 0:
             raise ValueError(f"env.task_args.oracle_shaping={self.shaping}: expected >= 0")

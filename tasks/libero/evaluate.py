@@ -7,6 +7,10 @@ libero_90 400), success = the task's goal predicate. ``render="paper"`` renders 
 ``image_size`` (224 in the papers) after a 180 degree rotation. ``init_offset = m`` starts episode ``k`` from init
 state ``m + k`` instead (held-out init states in one flag, e.g. states 40-49 of a policy trained on 0-39).
 
+``protocol="lerobot"`` runs LeRobot's variant instead: the same episodes (LeRobot: 10 per task) once per seed
+1000, 2000, 3000 — the seed of the per-episode fixture placement (and of a sampling policy) — and the results say
+which protocol was used.
+
 A policy that declares the env settings it was trained with (``LoadedPolicy.requirements``, e.g. an ``mmsft:``
 VLA folder) must get the same image size and cameras (an error otherwise); a different render mode is allowed and
 reported (``render_matches_training``). Results carry the wall seconds spent in the policy and in the simulator.
@@ -40,6 +44,9 @@ def check_run_settings(suite: str, tasks: Any, cameras: tuple[str, ...], render:
         raise ValueError(f"workers={workers}; expected >= 1")
 
 
+PROTOCOLS = {"openvla": (None,), "lerobot": (1000, 2000, 3000)}  # env seeds of the passes (None: the env's, 7)
+
+
 @dataclass
 class EvalConfig:
     """Settings of one evaluation run (every field is a CLI flag of ``mmsft eval-libero``)."""
@@ -48,6 +55,7 @@ class EvalConfig:
     tasks: tuple[int, ...] | None = None  # None: every task of the suite
     trials_per_task: int = 50
     init_offset: int = 0
+    protocol: str = "openvla"  # openvla (one pass, seed 7) | lerobot (three passes, seeds 1000, 2000, 3000)
     workers: int = 1
     image_size: int = 224
     cameras: tuple[str, ...] = ("agentview", "wrist")
@@ -66,6 +74,8 @@ class EvalConfig:
             raise ValueError(f"trials_per_task={self.trials_per_task}; expected >= 1")
         if self.init_offset < 0:
             raise ValueError(f"init_offset={self.init_offset}; expected >= 0")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol={self.protocol!r}; expected one of {sorted(PROTOCOLS)}")
         if self.video not in ("none", *VIDEO_FORMATS):
             raise ValueError(f"video={self.video!r}; expected one of {['none', *VIDEO_FORMATS]}")
         if self.video != "none" and self.video_camera not in self.cameras:
@@ -139,6 +149,8 @@ def evaluate(
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = 0
+    seeds = PROTOCOLS[cfg.protocol]
+    seed_tag = ""
 
     def on_episode(record: EpisodeRecord) -> None:
         nonlocal done
@@ -147,25 +159,30 @@ def evaluate(
         if cfg.video != "none":
             frames = record.frames(cfg.video_camera)
             if frames:
-                name = f"task{r.task_id:02d}_init{r.init_state:02d}_ep{r.episode_id:05d}_"
+                name = f"task{r.task_id:02d}_init{r.init_state:02d}{seed_tag}_ep{r.episode_id:05d}_"
                 name += "success" if r.success else "failure"
                 write_video(frames, out_dir / "videos" / f"{name}.{cfg.video}")
         if progress is not None:
-            progress(record, done, len(specs))
+            progress(record, done, len(specs) * len(seeds))
 
     started = time.monotonic()
-    with LiberoVectorEnv(
-        cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
-    ) as vec:
-        timing: dict[str, float] = {}
-        results = run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none",
-                               batched=policy.batched, stats=timing)
-        restarts = vec.restarts
+    results, restarts = [], 0
+    timing: dict[str, float] = {}
+    for seed in seeds:
+        seed_tag = "" if seed is None else f"_seed{seed}"
+        kwargs = env_kwargs if seed is None else {**env_kwargs, "seed": seed}
+        with LiberoVectorEnv(
+            cfg.workers, kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
+        ) as vec:
+            results += run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none",
+                                    batched=policy.batched, stats=timing)
+            restarts += vec.restarts
     wall = time.monotonic() - started
     steps = sum(r.steps for r in results)
     meta = {
         "policy": policy.name,
-        "protocol": "OpenVLA/RLinf: episode k from init state offset+k, 10 settle steps, suite step limit",
+        "protocol": ("OpenVLA/RLinf: episode k from init state offset+k, 10 settle steps, suite step limit"
+                     if cfg.protocol == "openvla" else "LeRobot: the same episodes once per seed 1000, 2000, 3000"),
         "trials_per_task": cfg.trials_per_task,
         "init_states": f"{cfg.init_offset}..{cfg.init_offset + cfg.trials_per_task - 1} (mod stored states)",
         "workers": cfg.workers,

@@ -6,6 +6,8 @@ Nothing heavy is imported here: MuJoCo and robosuite load only inside the comman
 COMMANDS = {
     ("data", "collect-libero"): ("tasks.libero.cli_collect", "Record LIBERO episodes with the scripted oracle."),
     ("eval-libero",): ("tasks.libero.cli_eval", "Run the standard LIBERO success-rate protocol on a policy."),
+    ("data", "export-lerobot"): ("tasks.libero.cli_lerobot", "Write a LIBERO episode folder as a LeRobot v3.0 dataset."),
+    ("data", "import-lerobot"): ("tasks.libero.cli_lerobot", "Read a LeRobot v3.0 dataset into an episode folder."),
     ("study", "vla-opd"): ("tasks.libero.cli_study",
                            "Tiny VLA on LIBERO: SFT from demos, then GRPO vs on-policy distillation vs DAgger."),
 }

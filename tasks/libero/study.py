@@ -44,8 +44,9 @@ class StudyConfig:
     demos_per_task: int = 10
     image_size: int = 64
     chunk: int = 4
-    sft_steps: int = 2000
+    sft_steps: int = 2500
     rollout_batches: int = 6
+    curve_points: int = 2  # checkpoints evaluated per method (the last one also on held-out states and forgetting)
     group_size: int = 4
     train_init_states: int = 10
     eval_trials: int = 5
@@ -59,8 +60,8 @@ class StudyConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> "StudyConfig":
-        base = cls(demos_per_task=3, sft_steps=300, rollout_batches=2, group_size=2, train_init_states=3,
-                   eval_trials=1, gifs=1)
+        base = cls(demos_per_task=3, sft_steps=300, rollout_batches=2, curve_points=1, group_size=2,
+                   train_init_states=3, eval_trials=1, gifs=1)
         return replace(base, **overrides)
 
 
@@ -119,7 +120,8 @@ def post_train(cfg: StudyConfig, method: str, start: Path) -> Path:
               "rl": {"group_size": cfg.group_size, "prompts_per_step": 1, "temperature": 1.0},
               "data": {"max_length": 512},
               "train": {"output_dir": str(run), "max_steps": cfg.rollout_batches, "micro_batch_size": 32,
-                        "save_steps": max(1, cfg.rollout_batches // 2), "save_total_limit": 0, **_quiet(cfg)},
+                        "save_steps": max(1, cfg.rollout_batches // max(1, cfg.curve_points)),
+                        "save_total_limit": 0, **_quiet(cfg)},
               "optim": {"lr": cfg.lr_post, "scheduler": "constant"}}
     Trainer(load_config_dict(recipe)).train()
     return run
