@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mmsft.config import RunConfig, load_config_dict, to_dict
+from mmsft.config import ConfigError, RunConfig, load_config_dict, to_dict
 from mmsft.continual.hooks import Skip
 from mmsft.continual.methods import MethodPlan, expand
 from mmsft.continual.spec import ExperimentSpec, load_experiment
@@ -177,8 +177,11 @@ def plan_runs(spec: ExperimentSpec) -> list[PlannedRun]:
     for seed in spec.seeds:
         for method in spec.methods:
             plan = expand(spec, method, seed, spec.run_dir(method.name, seed), start)
-            runs.append(PlannedRun(method, seed, plan,
-                                   load_pipeline(pipeline_document(spec, method, seed, plan, start))))
+            try:
+                pipeline = load_pipeline(pipeline_document(spec, method, seed, plan, start))
+            except ConfigError as exc:
+                raise ConfigError(f"{method.source} (seed {seed}): {str(exc).removeprefix('<pipeline>: ')}") from None
+            runs.append(PlannedRun(method, seed, plan, pipeline))
     return runs
 
 
