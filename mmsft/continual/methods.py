@@ -47,7 +47,22 @@ def method_args(method: str, raw: dict[str, Any], where: str) -> Any:
         if raw:
             raise ConfigError(f"{where}: method {method!r} takes no arguments, got {sorted(raw)}")
         return None
-    return load_config_dict(dict(raw), cls=cls, where=where)
+    raw = dict(raw)
+    # the config loader would apply an `algorithm` key as a preset to the dataclass: check it as a preset name here
+    algorithm = raw.pop("algorithm", None)
+    args = load_config_dict(raw, cls=cls, where=where)
+    if algorithm is not None:
+        if not hasattr(args, "algorithm"):
+            raise ConfigError(f"{where}: method {method!r} takes no 'algorithm' argument")
+        from mmsft.algorithms import ALGORITHMS
+        from mmsft.registry import RegistryError
+
+        try:
+            ALGORITHMS.get(str(algorithm))
+        except RegistryError as exc:
+            raise ConfigError(f"{where}: key 'algorithm': {exc}") from None
+        args.algorithm = str(algorithm)
+    return args
 
 
 @dataclass
