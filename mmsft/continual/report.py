@@ -117,7 +117,8 @@ def to_markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
             lines.append(f"| {s['rows'][r]} | " + " | ".join(_cell(v) for v in values) + " |")
         lines.append("")
     selections = [(run["method"], run["seed"], name, rec["selection"]) for run in results["runs"]
-                  for name, rec in run.get("log", {}).items() if isinstance(rec, dict) and rec.get("selection")]
+                  for name, rec in sorted(run.get("log", {}).items(), key=lambda kv: kv[1].get("index", 0))
+                  if isinstance(rec, dict) and rec.get("selection")]
     if selections:
         lines += ["## RIF-RFT instance filter", "", "| method | seed | stage | kept / instances | incompetent | "
                   "mastered | overlong | filter rollouts | filter CPU s |", "|" + " --- |" * 9]
@@ -146,10 +147,15 @@ def plot_heatmaps(results: dict[str, Any], summary: dict[str, Any], path: Path) 
     tasks = [t["name"] for t in results["tasks"]]
     general = [g["name"] for g in results["general"]]
     methods = list(summary)
-    fig, axes = plt.subplots(1, max(1, len(methods)), squeeze=False,
-                             figsize=(max(4.0, 1.0 * (len(tasks) + len(general)) + 1.5) * len(methods),
-                                      max(2.5, 0.55 * (len(tasks) + 1) + 1.6)))
-    for ax, method in zip(axes[0], methods):
+    cols = min(2, len(methods))
+    rows = -(-len(methods) // cols)
+    fig, axes = plt.subplots(rows, cols, squeeze=False,
+                             figsize=(max(4.0, 0.9 * (len(tasks) + len(general)) + 1.8) * cols,
+                                      max(2.5, 0.5 * (len(tasks) + 1) + 1.6) * rows))
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[len(methods):]:
+        ax.axis("off")
+    for ax, method in zip(flat, methods):
         s = summary[method]
         values = np.array([[np.nan if v is None else v for v in list(row) + [s["general_mean"][g][r][0]
                                                                               for g in general]]
@@ -166,7 +172,7 @@ def plot_heatmaps(results: dict[str, Any], summary: dict[str, Any], path: Path) 
                       ha="right", fontsize=8)
         ax.set_yticks(range(len(s["rows"])), s["rows"], fontsize=8)
         ax.set_title(f"{method} (n={s['n_seeds']})", fontsize=10)
-    axes[0][0].set_ylabel("after stage")
+        ax.set_ylabel("after stage", fontsize=8)
     fig.suptitle("accuracy (mean over seeds; * = general probe, never trained)", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
@@ -186,6 +192,7 @@ def plot_curves(results: dict[str, Any], summary: dict[str, Any], path: Path) ->
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, squeeze=False, figsize=(4.2 * cols, 3.0 * rows))
     x_labels = ["start", *tasks]
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(summary)}
     for p, name in enumerate(panels):
         ax = axes[p // cols][p % cols]
         for method, s in summary.items():
@@ -197,13 +204,13 @@ def plot_curves(results: dict[str, Any], summary: dict[str, Any], path: Path) ->
             data = np.array([[np.nan if v is None else v for v in seq] for seq in series], dtype=float)
             mean = np.nanmean(data, axis=0)
             if s["joint"]:
-                ax.axhline(mean[-1], linestyle="--", linewidth=1.2, label=f"{method} (joint)")
+                ax.axhline(mean[-1], linestyle="--", linewidth=1.2, color=colours[method], label=f"{method} (joint)")
                 continue
             xs = np.arange(len(mean))
-            ax.plot(xs, mean, marker="o", markersize=3, label=method)
+            ax.plot(xs, mean, marker="o", markersize=3, color=colours[method], label=method)
             if data.shape[0] > 1:
                 std = np.nanstd(data, axis=0, ddof=1)
-                ax.fill_between(xs, mean - std, mean + std, alpha=0.15)
+                ax.fill_between(xs, mean - std, mean + std, color=colours[method], alpha=0.15)
         if name in tasks:
             ax.axvline(tasks.index(name) + 1, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xticks(range(len(x_labels)), x_labels, rotation=30, ha="right", fontsize=7)

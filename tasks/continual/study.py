@@ -25,13 +25,13 @@ from tasks.continual.worlds import (BUILDERS, TASKS, build_attribute_replay, bui
 class StudyScale:
     """Data and step budgets; :data:`DEFAULT` and :data:`QUICK`."""
 
-    train: int = 64  # training rows per task
+    train: int = 96  # training rows per task
     test: int = 48  # held-out rows per task
     general: int = 48  # general-probe rows
     warm: int = 24  # labelled warm-up rows per task
     replay: int = 96  # attribute rows mixed into the warm-up
     warm_steps: int = 200
-    sft_steps: int = 60
+    sft_steps: int = 100
     rft_epochs: float = 6.0  # RL stages train by epochs, so RIF-RFT's smaller sets train fewer steps
     rif_k: int = 4
     lr: float = 3e-4
