@@ -36,7 +36,7 @@ from mmsft.continual.methods import MethodPlan, expand
 from mmsft.continual.spec import ExperimentSpec, load_experiment
 from mmsft.pipeline import Pipeline, PipelineSpec, load_pipeline, run_pipeline, stage_model
 from mmsft.pipeline.spec import StageSpec, deep_merge
-from mmsft.pipeline.state import PipelineState, fingerprint
+from mmsft.pipeline.state import PipelineState, PipelineStateError, fingerprint
 
 LOG_FILE = "continual_log.json"
 RESULTS_FILE = "results.json"
@@ -71,7 +71,13 @@ class ContinualPipeline(Pipeline):
         super().__init__(spec, quiet=quiet)
         self.hooks, self.defaults, self.seed, self.keep_checkpoints = hooks, defaults, seed, keep_checkpoints
         self.log_path = self.run_dir / LOG_FILE
-        self.log: dict[str, Any] = json.loads(self.log_path.read_text()) if self.log_path.is_file() else {}
+        self.log: dict[str, Any] = {}
+        if self.log_path.is_file():
+            try:
+                self.log = json.loads(self.log_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise PipelineStateError(f"{self.log_path} is not valid JSON ({exc}); delete it (only the cost "
+                                         "records are lost)") from None
 
     # ---- used by hooks ----------------------------------------------------------------------------------------
     def note(self, stage: StageSpec, key: str, value: Any) -> None:
@@ -257,6 +263,9 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
 
     console = Console(quiet=quiet)
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("mmsft continual runs in one process (its filter, evaluations and reports are not "
+                          "data-parallel); launch it without torchrun / accelerate launch")
     spec = load_experiment(source, overrides)
     runs = plan_runs(spec)  # fails before training on any bad stage config or evaluator argument
     out = spec.output_dir

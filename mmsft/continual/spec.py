@@ -289,8 +289,8 @@ def load_experiment(source: str | Path | dict[str, Any], overrides: list[str] | 
     base_model = document.get("base_model") or defaults.get("model", {}).get("name_or_path") or ""
     if not isinstance(base_model, str) or not base_model:
         raise ConfigError(f"{where}: key 'base_model' is required (the starting model folder of every method)")
-    if not Path(base_model).exists() and "/" not in base_model.strip("/"):
-        raise ConfigError(f"{where}: base_model {base_model} does not exist")
+    if not Path(base_model).is_dir():
+        raise ConfigError(f"{where}: base_model {base_model} does not exist (expected a model folder)")
     warmup = document.get("warmup")
     if warmup is not None:
         warmup = _mapping(warmup, f"{where}: key 'warmup'")
