@@ -30,6 +30,8 @@ def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
         ("run",): ("mmsft.commands.run", "Run a multi-stage pipeline with evaluations after every stage: mmsft run PIPELINE.yaml"),
         ("continual",): ("mmsft.commands.continual", "Continual post-training experiments: mmsft continual EXPERIMENT.yaml | report RUN_DIR"),
         ("demo",): ("mmsft.commands.demo", "The embedded default job: tiny VLM, generated image+video QA, eval/train/eval."),
+        ("report",): ("mmsft.commands.report", "Write report.html for a run, pipeline or study folder: mmsft report RUN_DIR"),
+        ("doctor",): ("mmsft.commands.doctor", "Check what this machine can do (versions, video decode, rendering, bf16, GPUs, extras)."),
     }
 
 

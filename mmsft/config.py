@@ -158,6 +158,9 @@ class TrainConfig:
     resume: str = _f("auto", "auto (latest checkpoint in output_dir, if any), never, or a checkpoint path.")
     torch_threads: int = _f(0, "torch.set_num_threads (0: leave as is; 1 is fastest for tiny models on CPU).", ge=0)
     tensorboard: bool = _f(True, "Write tensorboard events next to metrics.jsonl.")
+    report_to: str = _f("tensorboard", "Experiment trackers fed the same scalars as metrics.jsonl, the config and sample "
+                                       "completions: a comma list of tensorboard, wandb, mlflow, trackio (none: only "
+                                       "metrics.jsonl). Offline by default; see docs/reports.md.")
     progress: bool = _f(True, "Show a rich progress bar.")
 
 
@@ -303,6 +306,9 @@ def validate_components(config: RunConfig) -> None:
     if config.task and reward_names(config):
         raise ConfigError(f"config key 'rl.rewards': task {config.task!r} gets its reward from the environment "
                           "(env.episode_reward); rl.rewards applies to prompt datasets only — remove it")
+    from mmsft.train.logging import parse_report_to
+
+    parse_report_to(config.train.report_to)  # an unknown tracker or a missing client fails at load time
     weights = [w for w in config.rl.reward_weights.split(",") if w.strip()]
     if weights and len(weights) != len(reward_names(config)):
         raise ConfigError(f"config key 'rl.reward_weights': {len(weights)} weights for "

@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh              # .venv with torch + torchvision, mmsft[video,bench,dev]
 #   bash scripts/setup.sh --libero     # ... plus the LIBERO robot-manipulation extra (MuJoCo, robosuite, assets)
+#   bash scripts/setup.sh --browser    # ... plus headless Chromium (apt) for the report browser test (-m browser)
 #
 # Environment: PYTHON (interpreter, default python3), VENV (folder, default .venv),
 # MMSFT_TORCH=skip keeps a torch you installed yourself (GPU users), MMSFT_TORCH="torch==X torchvision==Y" pins others.
@@ -12,11 +13,13 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 WITH_LIBERO=0
+WITH_BROWSER=0
 for arg in "$@"; do
   case "$arg" in
     --libero) WITH_LIBERO=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --libero)" >&2; exit 2 ;;
+    --browser) WITH_BROWSER=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --libero or --browser)" >&2; exit 2 ;;
   esac
 done
 
@@ -45,6 +48,19 @@ echo "== installing mmsft[video,bench,dev]"
 if [ "$WITH_LIBERO" = 1 ]; then
   echo "== installing the LIBERO extra"
   bash scripts/install_libero.sh "$VENV/bin/python"
+fi
+
+if [ "$WITH_BROWSER" = 1 ]; then
+  if command -v chromium >/dev/null 2>&1; then
+    echo "== chromium already installed"
+  elif command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium (Debian package) for the report browser test"
+    SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+    { "${SUDO[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium; } \
+      || echo "setup.sh: warning: installing chromium failed; the browser test will be skipped" >&2
+  else
+    echo "setup.sh: --browser needs apt-get (Debian/Ubuntu); install Chromium yourself" >&2
+  fi
 fi
 
 "$VENV/bin/python" -c "import torch, torchvision, transformers, mmsft; print('mmsft ready: torch', torch.__version__, '| torchvision', torchvision.__version__, '| transformers', transformers.__version__)"

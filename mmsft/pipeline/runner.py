@@ -23,6 +23,8 @@ from mmsft.eval.evaluators import EvalContext, ModelCache, ModelSettings, run_ev
 from mmsft.pipeline.matrix import Matrix
 from mmsft.pipeline.spec import BASE, PipelineSpec, StageSpec, load_pipeline
 from mmsft.pipeline.state import PipelineState, PipelineStateError, config_changes, fingerprint
+from mmsft.report import write_report_safely
+from mmsft.report.model_card import write_model_card
 
 
 @dataclass
@@ -82,6 +84,7 @@ def stage_model(stage_dir: Path, cfg: RunConfig) -> Path:
     loaded.processor.save_pretrained(tmp)
     if loaded.action_tokenizer is not None:
         loaded.action_tokenizer.save(tmp)
+    write_model_card(tmp, stage_dir, "merged", location=merged)
     os.replace(tmp, merged)
     return merged
 
@@ -127,6 +130,8 @@ class Pipeline:
             self._fill_from_state()
         self.console.print(f"[bold]pipeline[/bold] {self.run_dir}: matrix.json, matrix.md, matrix.png\n"
                            + self.matrix.to_markdown())
+        if self.is_main:
+            write_report_safely(self.run_dir)  # report.html over every stage; a failure is only a warning
         return result
 
     # --------------------------------------------------------------------------------------------------------

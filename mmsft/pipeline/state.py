@@ -19,8 +19,8 @@ from mmsft.errors import register_user_error
 
 STATE_FILE = "pipeline_state.json"
 #: Keys that do not change what a stage trains (logging, resume policy, threads); ignored when comparing configs.
-COSMETIC_KEYS = frozenset({"train.progress", "train.tensorboard", "train.logging_steps", "train.resume",
-                           "train.torch_threads"})
+COSMETIC_KEYS = frozenset({"train.progress", "train.tensorboard", "train.report_to", "train.logging_steps",
+                           "train.resume", "train.torch_threads"})
 
 
 @register_user_error

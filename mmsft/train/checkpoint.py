@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmsft.report.model_card import write_model_card
 from mmsft.train.state_files import StateFileError, load_state, save_state
 
 CHECKPOINT_DIR = "checkpoints"
@@ -139,6 +140,7 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, processor: Any, optimi
     action_tokenizer = trainer_state.pop("_action_tokenizer", None)
     if action_tokenizer is not None:
         action_tokenizer.save(tmp / "model")
+    write_model_card(tmp / "model", run_dir, "checkpoint", step, location=root / name / "model")
     save_state(tmp, "optimizer", optimizer.state_dict())
     save_state(tmp, "scheduler", scheduler.state_dict())
     save_state(tmp, "rng", rng_state())
@@ -171,6 +173,7 @@ def export_final(run_dir: Path, model: Any, processor: Any, action_tokenizer: An
         processor.save_pretrained(tmp)
     if action_tokenizer is not None:
         action_tokenizer.save(tmp)
+    write_model_card(tmp, run_dir, "final", location=run_dir / FINAL_DIR)
     final = run_dir / FINAL_DIR
     _swap_into_place(tmp, final)
     return final

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from mmsft.config import ConfigError, RunConfig, build_args, save_config
+from mmsft.config import ConfigError, RunConfig, build_args, save_config, to_dict
 from mmsft.data.loaders import load_dataset
 from mmsft.data.media import MediaBudget
 from mmsft.data.schema import MediaPolicy
@@ -31,6 +31,7 @@ from mmsft.models.policy import Policy
 from mmsft.objectives import KLTerm, Objective, StepNormalizer, TokenBatch, get_advantage, get_loss
 from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
 from mmsft.plugins import load_plugins
+from mmsft.report import write_report_safely
 from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, restore_training_state,
                                     save_checkpoint)
 from mmsft.train.logging import MetricsLogger
@@ -299,7 +300,8 @@ class Trainer:
         self._setup()
         cfg = self.cfg
         logger = MetricsLogger(self.run_dir, self.total_steps, self.start_step, cfg.train.tensorboard,
-                               cfg.train.progress, enabled=self.is_main)
+                               cfg.train.progress, enabled=self.is_main, report_to=cfg.train.report_to,
+                               config=to_dict(cfg))
         last_metrics: dict[str, float] = {}
         try:
             for step in range(self.start_step, self.total_steps):
@@ -327,6 +329,7 @@ class Trainer:
         if self.is_main:
             (self.run_dir / "summary.json").write_text(json.dumps({"steps": self.total_steps, **summary}, indent=2))
             logger.summary_table(f"mmsft {cfg.stage} · {self.total_steps} steps · {self.run_dir}", summary)
+            write_report_safely(self.run_dir)  # report.html; a failure is a warning, the run is already saved
         return TrainResult(self.run_dir, self.total_steps, final_dir, summary)
 
     def _export_final(self) -> Path:

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import tasks.image_classification  # noqa: F401  (registers the CLS-RL rewards)
     from mmsft.config import load_config
     from mmsft.models.loading import build_adapter, load_model
+    from mmsft.report import write_report_safely
     from mmsft.train.trainer import Trainer
     from tasks.image_classification.base_model import ensure_shapes_base
     from tasks.image_classification.builder import ShapesWorldSource, build_fewshot_splits
@@ -127,4 +128,5 @@ def run(args: argparse.Namespace) -> int:
     (out / "study_results.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "study_results.md").write_text("\n".join(lines) + "\n")
     console.print(f"curves: {plot_path}; results: {out / 'study_results.json'}")
+    write_report_safely(out)  # report.html over the four methods; prints its path last
     return 0
