@@ -93,3 +93,42 @@ def preset(name: str) -> dict[str, Any]:
     except RegistryError as exc:
         raise ConfigError(f"config key 'algorithm': {exc}") from None
     return {"algorithm": name, **values}
+
+
+# ---- the objective zoo (issue 14; specs: ../shared/reference/objectives_sft.md, objectives_rl.md) -----------------
+# ASFT — Zhu et al., arXiv 2509.23753 (ICLR 2026): DFT + λ·KL(π_ref‖π_θ) to the frozen base, λ = 0.05 (paper).
+register_algorithm("asft", stage="sft", objective={"name": "asft", "loss_agg_mode": "token-mean",
+                                                   "args": {"kl_weight": 0.05, "topk": 256}})
+# ASFT's cheap label-only variant (Palmyra x6 report): DFT + k3 KL on the target token as a loss.
+register_algorithm("asft_k3", stage="sft", objective={"name": "dft", "loss_agg_mode": "token-mean",
+                                                      "kl": _kl(0.05, "k3", "loss")})
+# OTR — Ming et al., arXiv 2509.26313: exact closed form; τ and β unverified (τ > 1, β slightly negative).
+register_algorithm("otr", stage="sft", objective={"name": "otr", "loss_agg_mode": "token-mean",
+                                                  "args": {"mode": "exact", "tau": 1.2, "beta": -0.1}})
+# CurioSFT — Wang et al., arXiv 2602.02244: CE + K2 to a lagged self-teacher (sync every 5 steps, α 0.99) heated to
+# τ_t ∈ [1.1, 1.5] per token.
+register_algorithm("curio_sft", stage="sft", rl={"teacher": "mmsft.train.self_teacher:curio_teacher"},
+                   objective={"name": "curio_sft", "loss_agg_mode": "token-mean",
+                              "args": {"alpha": 1.0, "tau_min": 1.1, "tau_max": 1.5, "sync_every": 5, "mix": 0.99}})
+# PoFT — Fan et al., arXiv 2412.12865: −log σ(β(r_θ − r̄) + γ), β = 1, γ = 0; r̄ offline in meta.ref_score.
+register_algorithm("poft", stage="sft", objective={"name": "poft", "args": {"beta": 1.0, "gamma": 0.0}})
+# Masked fine-tuning — Pan et al., arXiv 2510.09885: CE on masked-reconstruction rewrites, r ~ U(0.05, 0.95).
+register_algorithm("masked_ft", stage="sft", objective={"name": "masked_ft", "loss_agg_mode": "token-mean",
+                                                        "args": {"ratio_min": 0.05, "ratio_max": 0.95}})
+# GKD — Agarwal et al., arXiv 2306.13649 (TRL GKDTrainer defaults): λ 0.5, β 0.5, temperature 0.9, 128 new tokens.
+register_algorithm("gkd", stage="gkd", rl={"temperature": 0.9, "max_new_tokens": 128},
+                   objective={"name": "gkd", "loss_agg_mode": "token-mean",
+                              "args": {"beta": 0.5, "lmbda": 0.5, "topk": 256}})
+# Supervised forward top-k KD on dataset targets (Hinton et al. arXiv 1503.02531; Kim & Rush arXiv 1606.07947).
+register_algorithm("kd_topk", stage="sft", objective={"name": "distill_topk_kl", "loss_agg_mode": "token-mean",
+                                                      "args": {"topk": 64}})
+# Prefix-RFT — Huang et al., arXiv 2507.01679: demonstration-prefixed rollouts in every group (prefix fraction cosine
+# 0.95 → 0.05), top-20 % entropy prefix tokens trained, Dr.GRPO advantages with a constant normaliser.
+register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"},
+                   objective={"name": "prefix_rft", "loss_agg_mode": "seq-mean-token-sum-norm", "kl": _kl(0.0),
+                              "args": {"entropy_ratio": 0.2, "prefix_max": 0.95, "prefix_min": 0.05,
+                                       "num_prefixed": 1, "clip_low": 0.2, "clip_high": 0.2}})
+# SoFT / Sorted LLaMA — Kavehzadeh et al., arXiv 2309.08968: mean CE over sub-model exits (shared norm + head).
+register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": ""}})
+# IFT — Hua et al., arXiv 2405.11870: temporal residual λ 0.2 on the inputs, discounted loss propagation γ 0.95.
+register_algorithm("ift", stage="sft", objective={"name": "ift", "args": {"lam": 0.2, "gamma": 0.95}})

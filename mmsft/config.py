@@ -52,6 +52,11 @@ class LoraConfig:
 class DataConfig:
     train_path: str = _f("", "Training JSONL file or datasets.save_to_disk folder (mmsft schema).")
     eval_path: str = _f("", "Held-out JSONL / folder for evaluation (optional).")
+    loader: str = _f("auto", "Dataset loader: auto (a registered format whose detector accepts the path, else JSONL "
+                             "/ save_to_disk) or a registered name (mmsft.data.loaders.DATASET_LOADERS, e.g. "
+                             "libero_episodes).")
+    loader_args: dict = _f({}, "Arguments of the registered loader (e.g. {chunk: 4, proprio: true} for "
+                               "libero_episodes).")
     max_length: int = _f(2048, "Maximum tokens per sample (prompt + response, media tokens included).", ge=1)
     overlong: str = _f("drop", "Samples over max_length: drop (counted, logged), truncate the response, or error.",
                        ("drop", "truncate", "error"))
@@ -188,6 +193,8 @@ def _algorithm_choices() -> tuple[str, ...]:
 class RunConfig:
     stage: str = _f("sft", "Training stage = its data producer (sft, rl, mix, env, distill, or a plugin's); rl when an "
                            "algorithm preset is set, env when a task is set.", _stage_choices)
+    stage_args: dict = _f({}, "The stage's (producer's) own arguments, validated against its args dataclass (e.g. "
+                              "tgrpo for a plugin's video_rl stage).")
     algorithm: str = _f("", "Algorithm preset: a named composition with the paper's defaults (any key can still be "
                             "overridden).", _algorithm_choices)
     task: str = _f("", "Environment task (registered by a task package, e.g. sokoban): train in the environment "
@@ -299,6 +306,9 @@ def validate_components(config: RunConfig) -> None:
     try:
         build_args(get_loss(config.objective.name), config.objective.args, "objective.args")
         build_args(get_advantage(config.rl.advantage), config.rl.advantage_args, "rl.advantage_args")
+        from mmsft.train.stage import producer_entry
+
+        build_args(producer_entry(config.stage), config.stage_args, "stage_args")
         for name in reward_names(config):
             get_reward(name)
     except RegistryError as exc:

@@ -13,6 +13,22 @@ P = torch.tensor([[0.5, 0.25, 0.8, 1.0], [0.1, 0.9, 1.0, 1.0]])
 MASK = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
 
 
+def token_fn_outputs(objective: Objective, fields: dict, log_probs: torch.Tensor, targets: torch.Tensor,
+                     mask: torch.Tensor) -> dict:
+    """What the trainer's policy pass adds for ``objective``: its token function run on the supervised positions'
+    log-softmax (as inside the LM-head chunks), scattered to (B, T, ...); non-field outputs go to ``extras``."""
+    from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
+
+    fn = objective.token_fn(fields)
+    if fn is None:
+        return {}
+    rows, cols = mask.nonzero(as_tuple=True)
+    out = fn(log_probs[rows, cols], targets[rows, cols], rows, cols)
+    scattered = {k: v.new_zeros((*mask.shape, *v.shape[1:])).index_put((rows, cols), v) for k, v in out.items()}
+    extras = {k: v for k, v in scattered.items() if k not in TOKEN_BATCH_FIELDS}
+    return {**{k: v for k, v in scattered.items() if k in TOKEN_BATCH_FIELDS}, "extras": extras}
+
+
 def run(name: str, batch: TokenBatch, mode: str = "token-mean", **args):
     """Call a registered loss with its own argument dataclass and the batch's aggregation mode."""
     entry = get_loss(name)
@@ -106,13 +122,25 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
         adv = torch.randn(8, generator=torch.Generator().manual_seed(2))
         entropy = torch.rand(8, 6, generator=torch.Generator().manual_seed(3))
         teacher = torch.log_softmax(torch.randn(8, 6, 5, generator=torch.Generator().manual_seed(4)), -1)
+        ref_dist = torch.log_softmax(torch.randn(8, 6, 5, generator=torch.Generator().manual_seed(5)), -1)
+        support = teacher.topk(3, dim=-1).indices
+        ref_score = torch.randn(8, generator=torch.Generator().manual_seed(6))
+        prefix = torch.rand(8, 6, generator=torch.Generator().manual_seed(7)) < 0.4
         total = 0.0
         for rows, micro_mask in zip(torch.arange(8).chunk(splits), micro_masks):
+            fields = {"support_ids": support[rows], "teacher_support_logp": teacher[rows].gather(-1, support[rows]),
+                      "ref_support_logp": ref_dist[rows].gather(-1, support[rows])}
+            fields.update(token_fn_outputs(objective, fields, log_probs[rows], targets[rows], micro_mask))
+            if objective.entry.meta.get("policy_exits") is not None:  # SoFT: two sub-model exits
+                shallow = torch.log_softmax(params[rows] / 2, -1).gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1)
+                fields.setdefault("extras", {})["exit_logp"] = torch.stack([shallow, logp[rows]], -1)
             batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm, old_logp=old[rows],
                                ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows],
                                expert_mask=expert[rows], logp_dist=log_probs[rows], teacher_dist=teacher[rows],
                                teacher_logp=teacher[rows].gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1),
-                               token_weights=torch.ones(len(rows), 6), row_normalizers=rows_norm, step=3)
+                               token_weights=torch.ones(len(rows), 6), row_normalizers=rows_norm, step=3,
+                               ref_score=ref_score[rows], prefix_mask=prefix[rows],
+                               policy_argmax=torch.zeros(len(rows), 6, dtype=torch.long), **fields)
             loss, _ = objective(batch)
             loss.backward(retain_graph=True)
             total += loss.item()

@@ -1,17 +1,31 @@
-"""Dataset loaders: JSONL files and Hugging Face ``datasets`` saved on disk, both in the :mod:`schema` format.
+"""Dataset loaders: JSONL files and Hugging Face ``datasets`` saved on disk, both in the :mod:`schema` format, plus
+registered loaders for other on-disk formats (:data:`DATASET_LOADERS`, e.g. recorded robot episodes).
 
 Every row is validated; a bad row is an error naming the file, the line (or row index), the sample id and what was
 expected — bytes that are not UTF-8, invalid or too deeply nested JSON, a duplicate sample id (both lines named), a
 media path outside the data root (see :class:`~mmsft.data.schema.MediaPolicy`), a missing media file.
+
+A registered loader (``data.loader: NAME``, or ``auto``: the first loader whose ``detect(path)`` accepts the path)
+is ``fn(path, args, role, media) -> Sequence[Sample]`` with ``args`` = ``data.loader_args`` and ``role`` ``train``
+or ``eval``. Task packages register theirs through the ``mmsft.plugins`` entry points::
+
+    @DATASET_LOADERS.register("libero_episodes", detect=is_episode_folder)
+    def load_episodes(path, args, role, media): ...
+
+The returned sequence may define ``configure_model(loaded, budget) -> MediaBudget``; the trainer calls it before it
+builds the adapter (e.g. fitting a VLA's action-tokenizer statistics on the demonstrations).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from mmsft.data.schema import DataError, MediaPolicy, Sample, sample_from_dict
+from mmsft.registry import Registry
+
+DATASET_LOADERS: Registry = Registry("dataset loader")
 
 
 def _parse_line(raw: bytes, source: str) -> Any:
@@ -80,10 +94,29 @@ def load_hf_disk(path: str | Path, split: str | None = None, check_media: bool =
     return samples
 
 
+def detect_loader(path: Path) -> str | None:
+    """The first registered loader whose ``detect`` accepts ``path`` (plugins are loaded first), or None."""
+    for name in DATASET_LOADERS.names():
+        detect = DATASET_LOADERS.get(name).meta.get("detect")
+        if detect is not None and detect(path):
+            return name
+    return None
+
+
 def load_dataset(path: str | Path, split: str | None = None, check_media: bool = True,
-                 media: MediaPolicy | None = None) -> list[Sample]:
-    """JSONL file or a ``save_to_disk`` folder, chosen by what ``path`` is."""
+                 media: MediaPolicy | None = None, loader: str = "auto", loader_args: dict[str, Any] | None = None,
+                 role: str = "train") -> Sequence[Sample]:
+    """A registered format (``loader``, or detected), else a JSONL file or a ``save_to_disk`` folder."""
     path = Path(path)
+    name = detect_loader(path) if loader == "auto" else loader
+    if name:  # the loader itself reports a missing path (some can create the data, e.g. by recording it)
+        samples = DATASET_LOADERS.get(name).fn(path, dict(loader_args or {}), role, media)
+        if not len(samples):
+            raise DataError(f"dataset {path} (data.loader {name!r}, {role}) contains no samples")
+        return samples
+    if loader_args:
+        raise DataError(f"data.loader_args {sorted(loader_args)} given for {path}, which is read as JSONL / "
+                        "save_to_disk (no arguments); set data.loader to a registered loader")
     if path.is_dir():
         return load_hf_disk(path, split=split, check_media=check_media, media=media)
     return load_jsonl(path, check_media=check_media, media=media)

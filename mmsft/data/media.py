@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -83,6 +84,22 @@ def load_image(path: str | Path, where: str, budget: MediaBudget | None = None) 
         raise DataError(f"{where}: image file {path} could not be decoded ({type(exc).__name__}: {exc})") from exc
     if target is not None and target != (image.height, image.width):
         image = image.resize((target[1], target[0]), Image.Resampling.BICUBIC)
+    return image
+
+
+def image_from_array(array: Any, where: str, budget: MediaBudget | None = None) -> Image.Image:
+    """An in-memory H×W×3 uint8 image (e.g. a simulator frame) as RGB, resized to the budget exactly as
+    :func:`load_image` resizes a file, so a frame and the same frame saved as PNG give identical pixels."""
+    image_array = np.asarray(array)
+    if image_array.ndim != 3 or image_array.shape[-1] != 3 or image_array.dtype != np.uint8 or 0 in image_array.shape:
+        raise DataError(f"{where}: an in-memory image must be a non-empty H×W×3 uint8 array, got "
+                        f"{image_array.dtype} {image_array.shape}")
+    image = Image.fromarray(np.ascontiguousarray(image_array), "RGB")
+    if budget is not None:
+        target = smart_resize(image.height, image.width, budget.factor, budget.image_min_pixels,
+                              budget.image_max_pixels)
+        if target != (image.height, image.width):
+            image = image.resize((target[1], target[0]), Image.Resampling.BICUBIC)
     return image
 
 

@@ -63,6 +63,8 @@ class Part:
     type: str
     text: str | None = None
     path: str | None = None  # absolute path of an image or video file
+    # an in-memory image (H×W×3 uint8 array) instead of a file, e.g. a simulator frame; never written to disk
+    array: Any = field(default=None, compare=False, repr=False)
 
     def to_hf(self) -> dict[str, Any]:
         """The part in Hugging Face chat-template form (``{"type": "image"}`` etc.)."""
@@ -106,7 +108,12 @@ class Sample:
         return None
 
     def media(self, kind: str) -> list[str]:
+        """File paths of the prompt's ``kind`` parts (in-memory images are not files: see :meth:`image_parts`)."""
         return [p.path for m in self.prompt_messages for p in m.parts if p.type == kind and p.path is not None]
+
+    def image_parts(self) -> list[Part]:
+        """The prompt's image parts in order, file-backed or in-memory (``Part.array``)."""
+        return [p for m in self.prompt_messages for p in m.parts if p.type == "image"]
 
     def where(self) -> str:
         return f"{self.source} (sample id {self.id!r})"

@@ -14,6 +14,12 @@ OpenVLA code, all deliberate:
   in-range action round-trips within half a bin width; actions outside the range are clipped to it;
 * the normalisation statistics (``low``/``high`` per dimension, bin count, token ids) are saved next to the model
   as ``action_tokenizer.json`` and must match between teacher and student (:meth:`ActionTokenizer.check_compatible`).
+
+``order="descending"`` with ``n_bins=255`` reproduces OpenVLA's ids exactly (bin ``b`` is id
+``vocab_size - 1 - b``); :meth:`ActionTokenizer.from_dataset_statistics` reads an OpenVLA ``dataset_statistics.json``
+that way. The saved file may also carry an ``interface`` mapping: how the policy's observations were turned into
+prompts during training (prompt template, cameras, image size, pixel budget, action chunk; written by the trainer's
+data loader), so every later use of the model folder builds the same prompts.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import numpy as np
 
 ACTION_TOKENIZER_FILE = "action_tokenizer.json"
 """File name of the saved statistics inside a model folder."""
+DATASET_STATISTICS_FILE = "dataset_statistics.json"
+"""OpenVLA's per-dataset statistics file (``{unnorm_key: {"action": {"q01", "q99", "mask", ...}}}``)."""
+ORDERS = ("ascending", "descending")
 
 _FORMAT = "mmsft.action_tokenizer"
 _VERSION = 1
@@ -44,7 +53,9 @@ class ActionTokenizer:
         n_bins: number of bins per action dimension (OpenVLA: 256).
         low_quantile, high_quantile: quantiles of the dataset's actions that bound the binned range (used by
             :meth:`fit`; OpenVLA: 0.01 and 0.99).
-        token_offset: vocabulary id of bin 0; defaults to ``vocab_size - n_bins`` (the last ``n_bins`` ids).
+        token_offset: lowest action token id; defaults to ``vocab_size - n_bins`` (the last ``n_bins`` ids).
+        order: ``ascending`` (bin ``i`` is id ``token_offset + i``) or ``descending`` (OpenVLA: bin ``i`` is id
+            ``token_offset + n_bins - 1 - i``).
 
     The tokenizer is unusable until it has statistics: call :meth:`fit` on the dataset's actions, or build it
     with :meth:`from_bounds`, or :meth:`load` it from a model folder.
@@ -57,7 +68,10 @@ class ActionTokenizer:
         low_quantile: float = 0.01,
         high_quantile: float = 0.99,
         token_offset: int | None = None,
+        order: str = "ascending",
     ) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         if n_bins < 2:
             raise ValueError(f"n_bins must be at least 2, got {n_bins}")
         if not 0.0 <= low_quantile < high_quantile <= 1.0:
@@ -75,6 +89,8 @@ class ActionTokenizer:
         self.low_quantile = float(low_quantile)
         self.high_quantile = float(high_quantile)
         self.token_offset = offset
+        self.order = order
+        self.interface: dict[str, Any] = {}
         self.low: np.ndarray | None = None
         self.high: np.ndarray | None = None
         self.num_fit_samples = 0
@@ -181,12 +197,18 @@ class ActionTokenizer:
         bins = np.where(width > 0, bins, 0)
         return np.clip(bins, 0, self.n_bins - 1)
 
+    def bin_to_index(self, bins: Any) -> np.ndarray:
+        """Position in :attr:`action_token_ids` (the restricted vocabulary) of each bin index (and back: the map is
+        its own inverse)."""
+        bins = np.asarray(bins, dtype=np.int64)
+        return bins if self.order == "ascending" else self.n_bins - 1 - bins
+
     def encode(self, actions: np.ndarray) -> np.ndarray:
         """Token ids (int64, same shape as ``actions``) of the bins of ``actions`` ``(..., action_dim)``.
 
         Values outside ``[low, high]`` are clipped into the first / last bin.
         """
-        return self.to_bins(actions) + self.token_offset
+        return self.bin_to_index(self.to_bins(actions)) + self.token_offset
 
     def decode(self, token_ids: Any) -> np.ndarray:
         """Actions (float64, bin centres) for ``token_ids`` of shape ``(..., action_dim)``.
@@ -199,15 +221,15 @@ class ActionTokenizer:
             raise ValueError(f"decode: expected token ids of shape (..., {self.action_dim}), got shape {ids.shape}")
         if not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"decode: expected integer token ids, got dtype {ids.dtype}")
-        bins = ids.astype(np.int64) - self.token_offset
-        bad = (bins < 0) | (bins >= self.n_bins)
+        index = ids.astype(np.int64) - self.token_offset
+        bad = (index < 0) | (index >= self.n_bins)
         if np.any(bad):
             where = np.argwhere(bad)[0].tolist()
             raise ValueError(
                 f"decode: token id {int(ids[tuple(where)])} at index {where} is not an action token; expected ids in "
                 f"[{self.token_offset}, {self.token_offset + self.n_bins})"
             )
-        return low + (bins + 0.5) * self.bin_width
+        return low + (self.bin_to_index(index) + 0.5) * self.bin_width
 
     def round_trip(self, actions: np.ndarray) -> np.ndarray:
         """``decode(encode(actions))``: the actions as the model can express them."""
@@ -225,10 +247,12 @@ class ActionTokenizer:
             "token_offset": self.token_offset,
             "low_quantile": self.low_quantile,
             "high_quantile": self.high_quantile,
+            "order": self.order,
             "action_dim": int(low.shape[0]),
             "low": [float(v) for v in low],
             "high": [float(v) for v in high],
             "num_fit_samples": self.num_fit_samples,
+            "interface": dict(self.interface),
         }
 
     @classmethod
@@ -250,7 +274,12 @@ class ActionTokenizer:
             low_quantile=float(data["low_quantile"]),
             high_quantile=float(data["high_quantile"]),
             token_offset=int(data["token_offset"]),
+            order=str(data.get("order", "ascending")),
         )
+        interface = data.get("interface", {})
+        if not isinstance(interface, dict):
+            raise ValueError(f"{source}: 'interface' must be a mapping, got {type(interface).__name__}")
+        tokenizer.interface = dict(interface)
         low = np.asarray(data["low"], dtype=np.float64)
         high = np.asarray(data["high"], dtype=np.float64)
         if low.shape != (int(data["action_dim"]),):
@@ -297,7 +326,7 @@ class ActionTokenizer:
         """
         mine, theirs = self.to_dict(), other.to_dict()
         differences = []
-        for key in ("vocab_size", "n_bins", "token_offset", "action_dim", "low_quantile", "high_quantile"):
+        for key in ("vocab_size", "n_bins", "token_offset", "order", "action_dim", "low_quantile", "high_quantile"):
             if mine[key] != theirs[key]:
                 differences.append(f"{key}: {mine[key]} vs {theirs[key]}")
         if mine["action_dim"] == theirs["action_dim"]:
@@ -311,6 +340,47 @@ class ActionTokenizer:
                 "action tokenizers are not compatible (teacher and student must share the normalisation statistics "
                 "in action_tokenizer.json): " + "; ".join(differences)
             )
+
+    # ------------------------------------------------------------------ other sources of statistics
+    @classmethod
+    def from_dataset_statistics(cls, path: str | os.PathLike[str], vocab_size: int, unnorm_key: str | None = None
+                                ) -> "ActionTokenizer":
+        """OpenVLA's tokenizer from its ``dataset_statistics.json`` (Kim et al., arXiv 2406.09246, the
+        ``unnorm_key`` entry): 255 uniform bins between q01 and q99 per dimension, ids counting down from
+        ``vocab_size - 1`` (``vocab_size`` = the base tokenizer's size, OpenVLA's ``tokenizer.vocab_size``).
+        Dimensions whose ``mask`` is false (the gripper) are not normalised by OpenVLA; they are binned over
+        [-1, 1]. With several datasets in the file, ``unnorm_key`` must name one."""
+        file = Path(path)
+        file = file / DATASET_STATISTICS_FILE if file.is_dir() else file
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{file}: cannot read OpenVLA dataset statistics ({error})") from None
+        if not isinstance(data, dict) or not data:
+            raise ValueError(f"{file}: expected a mapping {{unnorm_key: {{'action': {{'q01': [...], 'q99': [...]}}}}}}")
+        if unnorm_key is None:
+            if len(data) != 1:
+                raise ValueError(f"{file} holds statistics of {len(data)} datasets {sorted(data)[:8]}; choose one "
+                                 "with ActionTokenizer.from_dataset_statistics(path, vocab_size, unnorm_key=...) and "
+                                 f"save it as {ACTION_TOKENIZER_FILE} in the model folder")
+            unnorm_key = next(iter(data))
+        entry = data.get(unnorm_key)
+        action = entry.get("action") if isinstance(entry, dict) else None
+        if not isinstance(action, dict) or "q01" not in action or "q99" not in action:
+            raise ValueError(f"{file}: entry {unnorm_key!r} has no 'action' statistics with 'q01' and 'q99'")
+        low = np.asarray(action["q01"], dtype=np.float64)
+        high = np.asarray(action["q99"], dtype=np.float64)
+        mask = np.asarray(action.get("mask", [True] * low.size), dtype=bool)
+        if mask.shape != low.shape:
+            raise ValueError(f"{file}: entry {unnorm_key!r} has {mask.size} mask values for {low.size} dimensions")
+        low, high = np.where(mask, low, -1.0), np.where(mask, high, 1.0)
+        tokenizer = cls(vocab_size, n_bins=255, order="descending")
+        try:
+            tokenizer._set_bounds(low, high, int(entry.get("num_transitions", 0) or 0))
+        except ValueError as error:
+            raise ValueError(f"{file} ({unnorm_key!r}): {error}") from None
+        tokenizer.interface = {"source": f"{DATASET_STATISTICS_FILE}:{unnorm_key}"}
+        return tokenizer
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActionTokenizer):
@@ -329,8 +399,49 @@ class ActionTokenizer:
         dim = self.action_dim if self.is_fitted else "unfitted"
         return (
             f"ActionTokenizer(action_dim={dim}, n_bins={self.n_bins}, token_ids=[{self.token_offset}, "
-            f"{self.token_offset + self.n_bins}), quantiles=({self.low_quantile}, {self.high_quantile}))"
+            f"{self.token_offset + self.n_bins}) {self.order}, quantiles=({self.low_quantile}, {self.high_quantile}))"
         )
 
 
-__all__ = ["ACTION_TOKENIZER_FILE", "ActionTokenizer", "ActionTokenizerMismatchError"]
+def default_token_offset(embedding_rows: int, tokenizer: Any, n_bins: int) -> int:
+    """Where a fresh action vocabulary goes in a model that has none: the embedding rows past the tokenizer's
+    vocabulary when there are ``n_bins`` of them (Qwen2.5-VL pads its 151,665 tokens to 151,936 rows), else the
+    tokenizer's last ``n_bins`` ids (OpenVLA's choice: the least-used tokens), which must not hold a special token."""
+    size = len(tokenizer)
+    if embedding_rows - size >= n_bins:
+        return embedding_rows - n_bins
+    offset = min(size, embedding_rows) - n_bins
+    if offset < 0:
+        raise ValueError(f"a vocabulary of {min(size, embedding_rows)} ids cannot hold {n_bins} action bins")
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    special |= set((getattr(tokenizer, "get_added_vocab", dict)() or {}).values())
+    clash = sorted(i for i in special if offset <= i < offset + n_bins)
+    if clash:
+        raise ValueError(f"the last {n_bins} token ids [{offset}, {offset + n_bins}) include special/added tokens "
+                         f"{clash[:5]}; use a model whose embedding has {n_bins} spare rows, or fewer bins")
+    return offset
+
+
+def load_model_action_tokenizer(folder: str | os.PathLike[str], model: Any, processor: Any) -> "ActionTokenizer | None":
+    """A model folder's action tokenizer: ``action_tokenizer.json``, else OpenVLA's ``dataset_statistics.json``,
+    else None (a VL model that becomes a VLA by fitting statistics on demonstrations). The action ids must exist in
+    the model's embedding."""
+    folder = Path(folder)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if (folder / ACTION_TOKENIZER_FILE).is_file():
+        action_tokenizer = ActionTokenizer.load(folder)
+    elif (folder / DATASET_STATISTICS_FILE).is_file():
+        base = int(getattr(tokenizer, "vocab_size", 0) or len(tokenizer))
+        action_tokenizer = ActionTokenizer.from_dataset_statistics(folder, base)
+    else:
+        return None
+    rows = int(model.get_input_embeddings().num_embeddings)
+    if action_tokenizer.token_offset + action_tokenizer.n_bins > rows:
+        raise ValueError(f"{folder}: action token ids [{action_tokenizer.token_offset}, "
+                         f"{action_tokenizer.token_offset + action_tokenizer.n_bins}) do not exist in the model's "
+                         f"embedding of {rows} rows")
+    return action_tokenizer
+
+
+__all__ = ["ACTION_TOKENIZER_FILE", "DATASET_STATISTICS_FILE", "ActionTokenizer", "ActionTokenizerMismatchError",
+           "default_token_offset", "load_model_action_tokenizer"]

@@ -17,6 +17,7 @@ from mmsft.errors import one_line
 from mmsft.models.adapters import ADAPTERS, ModalityAdapter
 
 ACTION_TOKENIZER_FILE = "action_tokenizer.json"
+DATASET_STATISTICS_FILE = "dataset_statistics.json"  # OpenVLA's per-dataset action statistics (q01 / q99)
 _VL_TYPES = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl"}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -30,10 +31,13 @@ class LoadedModel:
 
 
 def detect_family(name_or_path: str, config: Any) -> str:
-    """``text``, ``qwen2-vl``, ``qwen2.5-vl`` or ``vla`` (a VL model folder that carries an action tokenizer)."""
+    """``text``, ``qwen2-vl``, ``qwen2.5-vl`` or ``vla`` (a VL model folder that carries action statistics:
+    ``action_tokenizer.json``, or OpenVLA's ``dataset_statistics.json``)."""
     model_type = getattr(config, "model_type", "")
     if model_type in _VL_TYPES:
-        return "vla" if (Path(name_or_path) / ACTION_TOKENIZER_FILE).is_file() else _VL_TYPES[model_type]
+        folder = Path(name_or_path)
+        is_vla = (folder / ACTION_TOKENIZER_FILE).is_file() or (folder / DATASET_STATISTICS_FILE).is_file()
+        return "vla" if is_vla else _VL_TYPES[model_type]
     return "text"
 
 
@@ -94,10 +98,10 @@ def load_model(name_or_path: str, family: str = "auto", dtype: str = "float32", 
         raise ModelLoadError(f"model.name_or_path {name_or_path!r}: cannot load the weights "
                              f"({type(exc).__name__}: {one_line(exc)}){hint}") from exc
     action_tokenizer = None
-    if family == "vla":
-        from mmsft.models.action_tokenizer import ActionTokenizer
+    if family == "vla":  # None when the folder has no statistics yet (fitted later on demonstrations)
+        from mmsft.models.action_tokenizer import load_model_action_tokenizer
 
-        action_tokenizer = ActionTokenizer.load(name_or_path)
+        action_tokenizer = load_model_action_tokenizer(name_or_path, model, processor)
     return LoadedModel(model, processor, family, action_tokenizer)
 
 

@@ -10,6 +10,7 @@ For a VLM prompt of 1,000 image tokens and a 20-token answer this skips 98 % of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +28,16 @@ class LogProbs:
     logp: torch.Tensor
     entropy: torch.Tensor | None = None
     dist: torch.Tensor | None = None  # (B, T, V_sub) log-probs over the restricted vocabulary, on demand
+    extra: dict[str, torch.Tensor] | None = None  # token_fn outputs scattered to (B, T, ...), on demand
+
+
+TokenFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def _chunk_logp(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, temperature: float,
-                softcap: float | None, vocab_subset: torch.Tensor | None, with_entropy: bool, with_dist: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                softcap: float | None, vocab_subset: torch.Tensor | None, with_entropy: bool, with_dist: bool = False,
+                token_fn: TokenFn | None = None, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     logits = head(hidden).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
@@ -45,13 +51,14 @@ def _chunk_logp(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, te
         entropy = -(log_probs.exp() * log_probs).sum(-1)
     else:
         entropy = picked.new_zeros(())
-    return picked, entropy, (log_probs if with_dist else picked.new_zeros(()))
+    extra = token_fn(log_probs, targets, rows, cols) if token_fn is not None else {}
+    return picked, entropy, (log_probs if with_dist else picked.new_zeros(())), extra
 
 
 def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor, head: nn.Module, *,
                   chunk_size: int = 1024, temperature: float = 1.0, softcap: float | None = None,
                   vocab_subset: torch.Tensor | None = None, with_entropy: bool = False,
-                  with_dist: bool = False) -> LogProbs:
+                  with_dist: bool = False, token_fn: TokenFn | None = None) -> LogProbs:
     """Log-probs of ``input_ids`` at ``loss_mask`` positions from backbone hidden states (B, T, H).
 
     ``vocab_subset`` restricts the softmax to those ids (e.g. a VLA's 256 action bins). A supervised target outside
@@ -83,17 +90,20 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
     source = hidden[rows, cols - 1]
     vocab = len(vocab_subset) if vocab_subset is not None else getattr(head, "out_features", None) or hidden.shape[-1]
     recompute = chunk_size * vocab * 4 > _RECOMPUTE_ABOVE_BYTES  # small chunks: keeping logits is cheaper
-    picked_parts, entropy_parts, dist_parts = [], [], []
-    for start in range(0, source.shape[0], chunk_size):
-        h, y = source[start:start + chunk_size], targets[start:start + chunk_size]
-        args = (h, y, head, temperature, softcap, vocab_subset, with_entropy, with_dist)
+    picked_parts, entropy_parts, dist_parts, extra_parts = [], [], [], []
+    starts = range(0, source.shape[0], chunk_size) or ([0] if token_fn is not None else [])  # token_fn names its outputs
+    for start in starts:
+        part = slice(start, start + chunk_size)
+        h, y = source[part], targets[part]
+        args = (h, y, head, temperature, softcap, vocab_subset, with_entropy, with_dist, token_fn, rows[part], cols[part])
         if recompute and torch.is_grad_enabled() and h.requires_grad:
-            picked, ent, dist = checkpoint(_chunk_logp, *args, use_reentrant=False)
+            picked, ent, dist, extra = checkpoint(_chunk_logp, *args, use_reentrant=False)
         else:
-            picked, ent, dist = _chunk_logp(*args)
+            picked, ent, dist, extra = _chunk_logp(*args)
         picked_parts.append(picked)
         entropy_parts.append(ent)
         dist_parts.append(dist)
+        extra_parts.append(extra)
     logp = hidden.new_zeros(input_ids.shape, dtype=torch.float32)
     if picked_parts:
         logp = logp.index_put((rows, cols), torch.cat(picked_parts))
@@ -109,7 +119,13 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
         dist = hidden.new_zeros((*input_ids.shape, len(vocab_subset)), dtype=torch.float32)
         if dist_parts:
             dist = dist.index_put((rows, cols), torch.cat(dist_parts))
-    return LogProbs(logp=logp, entropy=entropy, dist=dist)
+    extra = None
+    if token_fn is not None:
+        extra = {}
+        for name in (extra_parts[0] if extra_parts else {}):
+            values = torch.cat([part[name] for part in extra_parts])
+            extra[name] = values.new_zeros((*input_ids.shape, *values.shape[1:])).index_put((rows, cols), values)
+    return LogProbs(logp=logp, entropy=entropy, dist=dist, extra=extra)
 
 
 def naive_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,13 @@ class TokenBatch:
     entropy: torch.Tensor | None = None
     teacher_dist: torch.Tensor | None = None  # (B, T, V_sub) teacher log-probs over a restricted vocabulary
     logp_dist: torch.Tensor | None = None  # (B, T, V_sub) policy log-probs over the same restricted vocabulary
+    support_ids: torch.Tensor | None = None  # (B, T, K) token ids (a scorer's top-k, or all K = V ids) per position
+    logp_support: torch.Tensor | None = None  # (B, T, K) policy log-probs at support_ids (differentiable)
+    ref_support_logp: torch.Tensor | None = None  # (B, T, K) reference log-probs at support_ids
+    teacher_support_logp: torch.Tensor | None = None  # (B, T, K) teacher log-probs at support_ids
+    ref_score: torch.Tensor | None = None  # (B,) an offline per-sequence reference score (PoFT's r̄)
+    prefix_mask: torch.Tensor | None = None  # (B, T) 1 on demonstration-prefix tokens of a rollout (Prefix-RFT)
+    policy_argmax: torch.Tensor | None = None  # (B, T) the current policy's greedy guess of each supervised token (IFT)
     agg_mode: str = "token-mean"  # objective.loss_agg_mode; see :func:`mmsft.objectives.aggregation.agg_loss`
     step: int = 0  # global optimizer step (0-based) — step-aware schedules such as CHORD's μ read it
     total_steps: int = 1
@@ -75,10 +82,16 @@ class TokenBatch:
             raise ValueError(f"TokenBatch.logp must be (B, T), got shape {tuple(self.logp.shape)}")
         if self.loss_mask.shape != self.logp.shape:
             raise ValueError(f"TokenBatch.loss_mask shape {tuple(self.loss_mask.shape)} != logp shape {tuple(self.logp.shape)}")
-        for name in ("old_logp", "ref_logp", "teacher_logp", "token_weights", "entropy"):
+        for name in ("old_logp", "ref_logp", "teacher_logp", "token_weights", "entropy", "prefix_mask"):
             value = getattr(self, name)
             if value is not None and value.shape != self.logp.shape:
                 raise ValueError(f"TokenBatch.{name} shape {tuple(value.shape)} != logp shape {tuple(self.logp.shape)}")
+        support = [(n, getattr(self, n)) for n in ("support_ids", "logp_support", "ref_support_logp",
+                                                   "teacher_support_logp") if getattr(self, n) is not None]
+        for name, value in support:
+            if value.dim() != 3 or value.shape[:2] != self.logp.shape or value.shape != support[0][1].shape:
+                raise ValueError(f"TokenBatch.{name} shape {tuple(value.shape)} must be (B, T, K) with (B, T) = "
+                                 f"{tuple(self.logp.shape)} and K shared by every support field")
 
     def aggregate(self, values: torch.Tensor, mask: torch.Tensor | None = None,
                   normalizer: StepNormalizer | None = None) -> torch.Tensor:

@@ -10,7 +10,7 @@ scorers that are needed and checks at start-up that a producer provides each fie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -56,6 +56,44 @@ class Objective:
             fields.add("entropy")
         return frozenset(fields)
 
+    def token_fn(self, fields: dict[str, torch.Tensor]) -> Callable[..., dict[str, torch.Tensor]] | None:
+        """The function the policy pass runs inside each LM-head chunk for this micro-batch (``fields`` are its
+        producer fields), or None: gathers ``logp_support`` at ``support_ids`` when required, plus the loss's own
+        ``token_fn`` (registry meta)."""
+        parts = []
+        if "logp_support" in self.requires:
+            if "support_ids" not in fields:
+                raise ValueError(f"loss {self.entry.name!r} needs logp_support but the producer gave no support_ids")
+            parts.append(support_gather(fields["support_ids"]))
+        factory = self.entry.meta.get("token_fn")
+        if factory is not None:
+            parts.append(factory(self.args))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+
+        def combined(log_probs, targets, rows, cols):
+            out: dict[str, torch.Tensor] = {}
+            for part in parts:
+                out.update(part(log_probs, targets, rows, cols))
+            return out
+
+        return combined
+
+    def policy_kwargs(self, fields: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Extra keyword arguments of the policy pass for this micro-batch: ``token_fn`` (see :meth:`token_fn`),
+        ``exit_layers`` when the loss declares a factory ``policy_exits(args)`` (SoFT's sub-model exits), and what a
+        loss's ``policy_inputs(args, fields)`` returns (IFT's ``input_mix``)."""
+        kwargs: dict[str, Any] = {"token_fn": self.token_fn(fields)}
+        exits = self.entry.meta.get("policy_exits")
+        if exits is not None:
+            kwargs["exit_layers"] = exits(self.args)
+        inputs = self.entry.meta.get("policy_inputs")
+        if inputs is not None:  # e.g. IFT's fused input embeddings from the producer's predictions
+            kwargs.update(inputs(self.args, fields))
+        return kwargs
+
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:
         batch.agg_mode = self.agg_mode
         loss, metrics = self.entry.fn(batch, self.args)
@@ -71,3 +109,14 @@ class Objective:
         if batch.entropy is not None:
             metrics["entropy"] = masked_mean(batch.entropy, batch.loss_mask)
         return loss, metrics
+
+
+def support_gather(support_ids: torch.Tensor) -> Callable[..., dict[str, torch.Tensor]]:
+    """A token function returning the policy's (differentiable) log-probs at ``support_ids[row, col]`` (B, T, K)."""
+
+    def gather(log_probs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+               ) -> dict[str, torch.Tensor]:
+        ids = support_ids[rows, cols].to(log_probs.device)
+        return {"logp_support": log_probs.gather(-1, ids)}
+
+    return gather

@@ -75,3 +75,56 @@ def chord_loss(batch: TokenBatch, args: ChordArgs) -> tuple[torch.Tensor, dict[s
     metrics.update({"chord/clipfrac": pg_metrics["clipfrac"], "chord/expert_nll": masked_mean(-batch.logp, expert_tokens),
                     "chord/phi_mean": masked_mean(weight, expert_tokens)})
     return (1.0 - mu) * policy_loss + mu * sft_loss, metrics
+
+
+# ---- Prefix-RFT -----------------------------------------------------------------------------------------------------
+@dataclass
+class PrefixRFTArgs:
+    """Prefix-RFT arguments (Huang et al., arXiv 2507.01679; no code released — the prefix count per group and the
+    exact sampling of the prefix fraction are unverified). The prefix arguments are read by the ``prefix_rft`` stage."""
+
+    entropy_ratio: float = field(default=0.2, metadata={"help": "ρ: fraction of each demonstration prefix's tokens, "
+                                                                 "highest policy entropy first, that get gradient.",
+                                                         "gt": 0, "le": 1})
+    prefix_max: float = field(default=0.95, metadata={"help": "Prefix fraction c of the demonstration at the start "
+                                                              "(cosine decay to prefix_min over training).",
+                                                      "ge": 0, "le": 1})
+    prefix_min: float = field(default=0.05, metadata={"help": "Prefix fraction c at the end of training.",
+                                                      "ge": 0, "le": 1})
+    num_prefixed: int = field(default=1, metadata={"help": "Group members per prompt that continue a demonstration "
+                                                           "prefix [unverified; LUFFY-style setups use 1 of 8].",
+                                                   "ge": 0})
+    clip_low: float = field(default=0.2, metadata={"help": "PPO clip ε_low.", "ge": 0})
+    clip_high: float = field(default=0.2, metadata={"help": "PPO clip ε_high.", "ge": 0})
+
+
+def top_entropy_tokens(entropy: torch.Tensor, candidates: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Per row, the ceil(ratio·n) candidate positions of highest entropy (n = the row's candidates); (B, T) bool."""
+    count = candidates.sum(-1)
+    keep = torch.ceil(count.to(torch.float64) * ratio).to(torch.long)
+    scores = torch.where(candidates, entropy.detach().float(), torch.full_like(entropy, float("-inf"), dtype=torch.float))
+    order = scores.argsort(dim=-1, descending=True, stable=True)
+    rank = order.argsort(dim=-1)
+    return candidates & (rank < keep.unsqueeze(-1))
+
+
+@register_loss("prefix_rft", requires=("logp", "old_logp", "advantages", "entropy", "prefix_mask"),
+               args=PrefixRFTArgs)
+def prefix_rft_loss(batch: TokenBatch, args: PrefixRFTArgs) -> tuple[torch.Tensor, dict[str, float]]:
+    """Prefix-RFT (Huang et al., "Blending Supervised and Reinforcement Fine-Tuning with Prefix Sampling",
+    arXiv 2507.01679): hybrid rollouts y = (y*_{1:L}, z) — a demonstration prefix of L = ⌊c·|y*|⌋ tokens (c decayed
+    by cosine from 0.95 to 0.05 over training) continued by the policy — share a group with ordinary rollouts and one
+    verifiable reward. The clipped surrogate covers every continuation token and, of the prefix tokens
+    (``prefix_mask``), only the top-ρ fraction by current policy entropy (ρ = 20 %); the other prefix tokens get no
+    gradient. The paper pairs it with Dr.GRPO advantages and a constant normaliser (preset ``prefix_rft``)."""
+    mask = batch.loss_mask.to(torch.bool)
+    prefix = batch.prefix_mask.to(torch.bool) & mask
+    selected = top_entropy_tokens(batch.entropy, prefix, args.entropy_ratio)
+    trained = (mask & ~prefix) | selected
+    pg, pg_metrics = ppo_clip_terms(TokenBatch(logp=batch.logp, loss_mask=trained, old_logp=batch.old_logp,
+                                               advantages=batch.advantages),
+                                    ClipArgs(args.clip_low, args.clip_high, 0.0))
+    loss = batch.aggregate(pg, trained)
+    metrics = {"prefix_rft/clipfrac": pg_metrics["clipfrac"],
+               "prefix_rft/prefix_tokens": float(prefix.sum()), "prefix_rft/selected_tokens": float(selected.sum())}
+    return loss, metrics

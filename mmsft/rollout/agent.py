@@ -239,13 +239,8 @@ class AgentLoop:
         return base if turn is None else f"{base}/t{turn}"
 
     def _message(self, prompt: TurnPrompt, scratch: Path, key: str) -> Message:
-        parts = []
-        for k, image in enumerate(prompt.images):
-            from PIL import Image
-
-            path = scratch / f"{key}-{k}.png"
-            Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
-            parts.append(Part("image", path=str(path)))
+        # frames stay in memory (Part.array): the adapter resizes them exactly as it would the same PNG file
+        parts = [Part("image", array=np.asarray(image, dtype=np.uint8)) for image in prompt.images]
         parts.append(Part("text", text=prompt.text))
         return Message("user", tuple(parts))
 

@@ -4,11 +4,18 @@ The SFT producer walks a seeded permutation of the dataset (a new one each epoch
 modality adapter and groups them into micro-batches. Its position (epoch, cursor) is part of every checkpoint, so a
 resumed run sees exactly the samples it would have seen. Samples over ``max_length`` under the ``drop`` policy are
 skipped and counted (``data/dropped_overlong``); every other bad sample raises with its file, line and id.
+
+Beyond targets and token weights it provides what frozen scorers compute on the same micro-batch when the objective
+needs it (reference / teacher log-probs and top-k supports, :mod:`mmsft.train.scored_fields` — ASFT, CurioSFT,
+supervised top-k distillation), PoFT's per-sample ``ref_score`` (``meta.ref_score``), the live policy's greedy guesses
+``policy_argmax`` (IFT), and applies the loss's declared
+per-epoch sample transform (``sample_transform`` registry meta, e.g. masked fine-tuning; reseeded every epoch).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,7 +23,11 @@ import torch
 
 from mmsft.data.schema import DataError, Sample
 from mmsft.models.adapters import Encoded, ModalityAdapter, ModelBatch, OverlongSample
+from mmsft.train.scored_fields import SCORED_FIELDS, attach_scored_fields, policy_argmax, support_k
 from mmsft.train.stage import StageContext, register_producer
+
+SFT_FIELDS = ("token_weights", "ref_score", "policy_argmax", *SCORED_FIELDS)
+SampleTransform = Callable[[Sample, np.random.Generator, ModalityAdapter], Sample]
 
 
 @dataclass
@@ -26,6 +37,7 @@ class ProducerState:
     dropped_overlong: int = 0
     truncated: int = 0
     samples_seen: int = 0
+    steps: int = 0
     dropped_ids: list[str] = field(default_factory=list)
 
 
@@ -48,17 +60,21 @@ def token_weights_of(sample: Sample, encoded: Encoded) -> torch.Tensor | None:
 class SFTProducer:
     """Yields the micro-batches of one optimizer step for this process."""
 
-    provides = frozenset({"token_weights"})
+    provides = frozenset(SFT_FIELDS)
 
     def __init__(self, samples: list[Sample], adapter: ModalityAdapter, micro_batch_size: int, grad_accum: int,
-                 seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True) -> None:
+                 seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True,
+                 scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
+                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
         self.micro_batch_size, self.grad_accum = micro_batch_size, grad_accum
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
+        self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
+        self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
         self.state = ProducerState()
-        self._cache: dict[int, Encoded] | None = {} if cache else None
+        self._cache: dict[int, Encoded] | None = {} if cache and transform is None else None
         self._order = self._permutation(0)
 
     @property
@@ -85,16 +101,20 @@ class SFTProducer:
     def _encode(self, index: int) -> Encoded:
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        encoded = self.adapter.encode(self.samples[index], with_target=True)
+        sample = self.samples[index]
+        if self.transform is not None:  # reseeded per (epoch, sample): a new mask every epoch, same on resume
+            sample = self.transform(sample, np.random.default_rng([self.seed, self.state.epoch, index]), self.adapter)
+        encoded = self.adapter.encode(sample, with_target=True)
         if not bool(encoded.loss_mask.any()):
             raise DataError(f"{self.samples[index].where()}: the sample has no supervised tokens")
-        encoded.token_weights = token_weights_of(self.samples[index], encoded)
+        encoded.token_weights = token_weights_of(sample, encoded)
         if self._cache is not None:
             self._cache[index] = encoded
         return encoded
 
-    def _draw(self) -> Encoded:
-        """Next usable sample; overlong ones are dropped and counted (bounded so an all-overlong set fails)."""
+    def _draw(self) -> tuple[int, Encoded]:
+        """Next usable sample (index, encoding); overlong ones are dropped and counted (bounded so an all-overlong
+        set fails)."""
         for _ in range(len(self.samples) + 1):
             index = self._next_index()
             try:
@@ -106,15 +126,41 @@ class SFTProducer:
                 continue
             self.state.samples_seen += 1
             self.state.truncated += int(encoded.truncated)
-            return encoded
+            return index, encoded
         raise DataError("every training sample exceeds data.max_length under the drop policy; raise max_length")
 
     def next_step(self) -> list[ModelBatch]:
         """Micro-batches of one optimizer step for this rank (all ranks draw the same global order)."""
+        notify_step(self.scorers, self.state.steps)
         drawn = [self._draw() for _ in range(self.samples_per_step)]
         mine = drawn[self.rank::self.world_size]
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
-        return [self._with_weights(self.adapter.collate(chunk), chunk) for chunk in chunks]
+        batches = []
+        for chunk in chunks:
+            batch = self._with_weights(self.adapter.collate([e for _, e in chunk]), [e for _, e in chunk])
+            if "ref_score" in self.needed:
+                batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
+            if self.scorers is not None:
+                attach_scored_fields(batch, self.scorers, self.needed, self.topk)
+            if "policy_argmax" in self.needed:
+                if self.live is None:
+                    raise ValueError("the objective needs policy_argmax but the producer has no live policy")
+                batch.fields["policy_argmax"] = policy_argmax(*self.live[:1], batch, *self.live[1:])
+            batches.append(batch)
+        self.state.steps += 1
+        return batches
+
+    def _ref_scores(self, indices: list[int]) -> torch.Tensor:
+        """PoFT's offline reference score r̄ per sample (``meta.ref_score``, see :mod:`mmsft.data.transforms_poft`)."""
+        values = []
+        for index in indices:
+            value = self.samples[index].meta.get("ref_score")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise DataError(f"{self.samples[index].where()}: the objective needs a finite number in "
+                                f"meta.ref_score (PoFT's reference score), got {value!r}; compute it with "
+                                "mmsft.data.transforms_poft.add_reference_scores")
+            values.append(float(value))
+        return torch.tensor(values, dtype=torch.float32)
 
     def _with_weights(self, batch: ModelBatch, chunk: list[Encoded]) -> ModelBatch:
         """Attach ``token_weights`` (B, T) when any sample of the micro-batch carries weights (others get 1)."""
@@ -138,9 +184,31 @@ class SFTProducer:
         self._order = self._permutation(self.state.epoch)
 
 
-@register_producer("sft", provides=("token_weights",))
+def notify_step(scorers: Any, step: int) -> None:
+    """Tell stateful scorers (a lagged self-teacher that re-syncs every few steps) which step is being produced."""
+    for name in ("ref", "teacher"):
+        hook = getattr(getattr(scorers, name, None), "on_step", None)
+        if hook is not None:
+            hook(step)
+
+
+def loss_transform(cfg: Any) -> SampleTransform | None:
+    """The configured loss's per-epoch sample transform (registry meta ``sample_transform``: a factory
+    ``fn(args) -> transform``), or None."""
+    from mmsft.config import build_args
+    from mmsft.objectives import get_loss
+
+    entry = get_loss(cfg.objective.name)
+    factory = entry.meta.get("sample_transform")
+    return factory(build_args(entry, cfg.objective.args, "objective.args")) if factory is not None else None
+
+
+@register_producer("sft", provides=SFT_FIELDS)
 def sft_producer(ctx: StageContext) -> SFTProducer:
-    """Supervised fine-tuning on a dataset (targets from the data; optional per-token weights)."""
+    """Supervised fine-tuning on a dataset (targets from the data; optional per-token weights; reference / teacher
+    fields from frozen scorers when the objective needs them)."""
     cfg = ctx.cfg
     return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
-                       cfg.data.shuffle, ctx.rank, ctx.world_size)
+                       cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
+                       topk=support_k(cfg), transform=loss_transform(cfg),
+                       live=(ctx.policy, ctx.device, ctx.vocab_subset))

@@ -23,7 +23,8 @@ from mmsft.rollout import HFGenerateEngine, Rollout, RolloutEngine, SamplingPara
 from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, ScoredSequence
 from mmsft.train.stage import StageContext, register_producer
 
-RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id")
+RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id", "support_ids",
+             "ref_support_logp", "teacher_support_logp")
 
 
 def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float) -> float:
@@ -58,7 +59,7 @@ class RLProducer(QueuedRolloutProducer):
         per_action = getattr(ctx.adapter, "tokens_per_action", None)
         if not self.allow_stop and per_action:
             self.max_new_tokens = max(per_action, rl.max_new_tokens - rl.max_new_tokens % per_action)
-        if not self.rewards and not self.builder.needs_teacher:
+        if not self.rewards and not (self.builder.needs_teacher or "teacher_support_logp" in ctx.needed):
             raise ValueError("rl.rewards is empty: name at least one reward (e.g. rl.rewards=cls_accuracy or "
                              "my_pkg.rewards:exact_match)")
         self.overlong_cache = rl.max_new_tokens // 5 if rl.soft_overlong_cache < 0 else rl.soft_overlong_cache
@@ -119,7 +120,8 @@ class RLProducer(QueuedRolloutProducer):
         samples = [self.samples[indices[r.prompt_index]] for r in rollouts]
         texts = [r.text for r in rollouts]
         if self.rewards:
-            result = compute_rewards(self.rewards, self.weights, samples, texts)
+            result = compute_rewards(self.rewards, self.weights, samples, texts,
+                                     completion_lengths=[len(r.completion_ids) for r in rollouts])
             totals, parts = result.total, result.parts
         else:
             totals, parts = [0.0] * len(rollouts), {}
@@ -162,7 +164,8 @@ class RLProducer(QueuedRolloutProducer):
         groups, stats = self._collect()
         stats["time/generation_s"] = time.perf_counter() - started
         seqs = [ScoredSequence(encoded=r.as_encoded(), reward=total, group=gi, sample_id=self.samples[index].id,
-                               sampler_logp=r.sampler_logp, truncated=r.truncated)
+                               sampler_logp=r.sampler_logp, truncated=r.truncated,
+                               fields=dict(r.extras.get("fields", {})))
                 for gi, (index, rollouts, totals, _) in enumerate(groups) for r, total in zip(rollouts, totals)]
         self._queue = self.builder.build(seqs, stats, self.state["rollout_batches"])
         self._write_completions(groups)

@@ -19,6 +19,8 @@ import torch
 from mmsft.config import build_args
 from mmsft.models.adapters import Encoded, ModelBatch
 from mmsft.objectives import AdvantageInputs, get_advantage, get_kl
+from mmsft.objectives.registry import TOKEN_BATCH_FIELDS
+from mmsft.train.scored_fields import SUPPORT_FIELDS, attach_scored_fields, support_k
 from mmsft.train.stage import StageContext
 
 
@@ -74,6 +76,7 @@ class RLStepBuilder:
         self.needs_ref = "ref_logp" in ctx.needed or self.kl_in_reward
         self.needs_teacher = "teacher_logp" in adv_needs or "teacher_logp" in ctx.needed
         self.needs_teacher_dist = "teacher_dist" in ctx.needed
+        self.support_k = support_k(cfg)  # top-k supports of distribution-matching losses (GKD, top-k KD)
 
     def build(self, seqs: list[ScoredSequence], stats: dict[str, float], batch_index: int) -> list[list[ModelBatch]]:
         if not seqs:
@@ -107,7 +110,12 @@ class RLStepBuilder:
             inputs.token_penalty = cfg.objective.kl.coef * kl * token_mask
             stats["kl_in_reward"] = float((kl * token_mask).sum() / token_mask.sum().clamp(min=1))
         advantages = self.advantage.fn(inputs, self.advantage_args)
+        passed = sorted({k for s in seqs for k in s.fields} & TOKEN_BATCH_FIELDS - set(per_seq))  # e.g. prefix_mask
         for chunk, batch in zip(chunks, batches):
+            for name in passed:  # other per-policy-token fields a producer recorded (absent: zeros)
+                batch.fields[name] = scatter_to_mask([seqs[i].fields.get(name, torch.zeros(lengths[i])) for i in chunk],
+                                                     batch.loss_mask)
+            attach_scored_fields(batch, self.ctx.scorers, self.ctx.needed, self.support_k, SUPPORT_FIELDS)
             batch.fields["advantages"] = scatter_to_mask([advantages[i][: lengths[i]] for i in chunk], batch.loss_mask)
             batch.fields["group_id"] = group_id[chunk]
             for name in ("old_logp", "ref_logp", "teacher_logp", "teacher_dist"):
@@ -139,7 +147,8 @@ class RLStepBuilder:
                 scored = fn(batch)
                 for i, vec in zip(chunk, gather_from_mask(scored, batch.loss_mask)):
                     values[i] = vec
-            out[name] = values
+            # rows whose values were recorded during the rollout keep them (e.g. tasks routed to an oracle teacher)
+            out[name] = [s.fields[name] if name in s.fields else v for s, v in zip(seqs, values)]
         stats["time/logprob_passes_s"] = time.perf_counter() - started
         return out
 

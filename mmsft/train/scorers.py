@@ -7,7 +7,9 @@ teacher. Nothing is loaded that nothing asks for.
 * **teacher** — a model folder / hub id that shares the student's tokenizer (checked; for VLAs also the action
   tokenizer's statistics), or ``'package.module:function'``: a factory ``fn(ctx) -> scorer`` whose scorer is a
   callable ``ModelBatch -> (B, T) log-probs`` and may define ``dist(batch) -> (B, T, V_sub)`` over the restricted
-  vocabulary (e.g. a weight-free teacher built on a scripted oracle).
+  vocabulary (e.g. a weight-free teacher built on a scripted oracle) and ``support(batch, k, ids=None)`` (top-k
+  distillation, see :class:`PolicyScorer`), or a ``.yaml``/``.json`` routing file: one teacher per task or domain
+  (:mod:`mmsft.train.teacher_router`).
 """
 
 from __future__ import annotations
@@ -32,19 +34,63 @@ def check_same_tokenizer(student: Any, teacher: Any, teacher_name: str) -> None:
                          "the student's tokens with the teacher, so the vocabularies must be identical")
 
 
-def policy_scorer(policy: Policy, device: Any, vocab_subset: torch.Tensor | None, temperature: float,
-                  context: Callable[[], Any] | None = None, dist: bool = False) -> Callable[[ModelBatch], torch.Tensor]:
-    """A no-grad scorer over ``policy`` (optionally inside ``context``, e.g. peft's ``disable_adapter``)."""
+MAX_FULL_SUPPORT = 4096  # k = 0 ("every id") is allowed up to this many ids; beyond it a top-k must be chosen
+
+
+class PolicyScorer:
+    """A no-grad scorer over ``policy`` (optionally inside ``context``, e.g. peft's ``disable_adapter``):
+    ``scorer(batch)`` → (B, T) log-probs of the batch's tokens (``dist=True``: (B, T, V_sub) distributions), and
+    ``scorer.support(batch, k, ids=None)`` → ``(ids, logp)`` (B, T, K): its top-``k`` ids and their log-probs at every
+    supervised position (k = 0: all ids of the vocabulary), or its log-probs at the given ``ids``."""
+
+    def __init__(self, policy: Policy, device: Any, vocab_subset: torch.Tensor | None, temperature: float,
+                 context: Callable[[], Any] | None = None, dist: bool = False) -> None:
+        self.policy, self.device, self.vocab_subset = policy, device, vocab_subset
+        self.temperature, self.context, self.dist = temperature, context, dist
+
+    def _run(self, batch: ModelBatch, **kwargs: Any) -> Any:
+        batch = batch.to(self.device)
+        with self.context() if self.context is not None else contextlib.nullcontext():
+            return self.policy(batch.inputs, batch.loss_mask, vocab_subset=self.vocab_subset,
+                               temperature=self.temperature, **kwargs)
 
     @torch.no_grad()
-    def score(batch: ModelBatch) -> torch.Tensor:
-        batch = batch.to(device)
-        with context() if context is not None else contextlib.nullcontext():
-            out = policy(batch.inputs, batch.loss_mask, vocab_subset=vocab_subset, temperature=temperature,
-                         with_dist=dist)
-        return out.dist if dist else out.logp
+    def __call__(self, batch: ModelBatch) -> torch.Tensor:
+        out = self._run(batch, with_dist=self.dist)
+        return out.dist if self.dist else out.logp
 
-    return score
+    @torch.no_grad()
+    def support(self, batch: ModelBatch, k: int, ids: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self._run(batch, token_fn=support_token_fn(k, ids))
+        return out.extra["support_ids"].cpu(), out.extra["support_logp"].float().cpu()
+
+
+def support_token_fn(k: int, ids: torch.Tensor | None) -> Callable[..., dict[str, torch.Tensor]]:
+    """Token function for :meth:`PolicyScorer.support`: top-``k`` (k = 0: all) ids, or log-probs at ``ids``."""
+
+    def fn(log_probs: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+           ) -> dict[str, torch.Tensor]:
+        vocab = log_probs.shape[-1]
+        if ids is not None:
+            chosen = ids[rows, cols].to(log_probs.device)
+            return {"support_ids": chosen, "support_logp": log_probs.gather(-1, chosen)}
+        if k <= 0 or k >= vocab:
+            if vocab > MAX_FULL_SUPPORT:
+                raise ValueError(f"a full-vocabulary support of {vocab} ids per token would materialise B×T×V; set "
+                                 f"the objective's topk argument (e.g. objective.args.topk=256)")
+            everything = torch.arange(vocab, device=log_probs.device).expand(len(targets), vocab)
+            return {"support_ids": everything, "support_logp": log_probs}
+        values, chosen = log_probs.topk(k, dim=-1)
+        return {"support_ids": chosen, "support_logp": values}
+
+    return fn
+
+
+def policy_scorer(policy: Policy, device: Any, vocab_subset: torch.Tensor | None, temperature: float,
+                  context: Callable[[], Any] | None = None, dist: bool = False) -> PolicyScorer:
+    """A no-grad :class:`PolicyScorer` over ``policy``."""
+    return PolicyScorer(policy, device, vocab_subset, temperature, context, dist)
 
 
 def build_scorers(trainer: Any, policy: Policy, needs_old: bool, needs_ref: bool, needs_teacher: bool,
@@ -72,11 +118,21 @@ def build_scorers(trainer: Any, policy: Policy, needs_old: bool, needs_ref: bool
 
 
 def _teacher(trainer: Any, policy: Policy, needs_dist: bool) -> tuple[Any, Any]:
-    cfg, device = trainer.cfg, trainer.accelerator.device
+    cfg = trainer.cfg
     name = cfg.rl.teacher
     if not name:
         raise ValueError(f"objective {cfg.objective.name!r} with advantage {cfg.rl.advantage!r} needs rl.teacher: a "
                          "model folder or 'package.module:function'")
+    if name.endswith((".yaml", ".yml", ".json")):
+        from mmsft.train.teacher_router import routed_teacher
+
+        return routed_teacher(trainer, policy, name, needs_dist)
+    return load_teacher(trainer, policy, name, needs_dist)
+
+
+def load_teacher(trainer: Any, policy: Policy, name: str, needs_dist: bool) -> tuple[Any, Any]:
+    """One teacher: a model folder / hub id or ``'package.module:function'`` → (scorer, dist scorer or None)."""
+    cfg, device = trainer.cfg, trainer.accelerator.device
     if ":" in name and not name.startswith(("/", ".")) and not (len(name) > 1 and name[1] == ":"):
         from mmsft.registry import import_object
 

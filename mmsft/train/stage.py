@@ -25,7 +25,7 @@ from mmsft.models.adapters import ModalityAdapter, ModelBatch
 from mmsft.registry import Registry
 
 PRODUCERS: Registry = Registry("producer (stage)")
-TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist"})  # computed by the trainer's policy pass
+TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist", "logp_support"})  # computed by the trainer's policy pass
 
 
 class Producer(Protocol):
@@ -73,13 +73,18 @@ class StageContext:
     loaded: Any = None  # mmsft.models.loading.LoadedModel (processor, action tokenizer)
 
 
-def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True, records: tuple[str, ...] = ()
+def register_producer(name: str, provides: tuple[str, ...], needs_dataset: bool = True, records: tuple[str, ...] = (),
+                      args: type | None = None
                       ) -> Callable[[Callable[[StageContext], Producer]], Callable[[StageContext], Producer]]:
     """``@register_producer("rl", provides=(...))`` on a factory ``fn(ctx) -> producer``.
 
     ``records``: fields the producer can record during its rollouts without a scorer (e.g. a weight-free teacher's
-    log-probs written by an environment bridge); the trainer builds no scorer for them unless one is configured."""
-    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset, records=tuple(records))
+    log-probs written by an environment bridge); the trainer builds no scorer for them unless one is configured.
+    ``args``: the stage's own argument dataclass (config ``stage_args`` is validated against it; build it with
+    ``mmsft.config.build_args(entry, cfg.stage_args, "stage_args")``)."""
+    meta = {"args": args} if args is not None else {}
+    return PRODUCERS.register(name, requires=tuple(provides), needs_dataset=needs_dataset, records=tuple(records),
+                              **meta)
 
 
 def _builtin() -> None:

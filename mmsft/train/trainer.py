@@ -72,8 +72,8 @@ def scorer_needs(cfg: RunConfig, needed: set[str], on_policy: bool) -> dict[str,
     """Which frozen scorers the objective and the advantage estimator declare a need for."""
     advantage = set(get_advantage(cfg.rl.advantage).requires) if on_policy else set()
     kl_in_reward = on_policy and cfg.objective.kl.coef > 0 and cfg.objective.kl.placement == "reward"
-    return {"old": on_policy, "ref": "ref_logp" in needed or kl_in_reward,
-            "teacher": "teacher_logp" in needed or "teacher_logp" in advantage,
+    return {"old": on_policy, "ref": bool({"ref_logp", "ref_support_logp"} & needed) or kl_in_reward,
+            "teacher": bool({"teacher_logp", "teacher_support_logp"} & needed) or "teacher_logp" in advantage,
             "teacher_dist": "teacher_dist" in needed}
 
 
@@ -95,6 +95,7 @@ class Trainer:
         self.cfg = cfg
         self.objective = build_objective(cfg)
         self.needed = set(self.objective.requires)
+        self.policy_kwargs_for = self.objective.policy_kwargs  # per micro-batch: token_fn, sub-model exits
         provides = set(self.producer_entry.requires)
         missing = self.needed - provides - TRAINER_FIELDS
         if missing:
@@ -124,11 +125,18 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
         self.checkpoint = resolve_resume(self.run_dir, cfg.train.resume)
         self.loaded = load_for_training(cfg.model, cfg.lora, self.checkpoint)
-        self.adapter = build_adapter(self.loaded, media_budget(cfg), padding_side=cfg.data.padding_side,
-                                     max_length=cfg.data.max_length, overlong=cfg.data.overlong)
         media = MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path)
-        self.train_samples = load_dataset(cfg.data.train_path, media=media) if cfg.data.train_path else []
-        self.eval_samples = load_dataset(cfg.data.eval_path, media=media) if cfg.data.eval_path else []
+        d = cfg.data
+        self.train_samples = load_dataset(d.train_path, media=media, loader=d.loader, loader_args=d.loader_args,
+                                          role="train") if d.train_path else []
+        self.eval_samples = load_dataset(d.eval_path, media=media, loader=d.loader, loader_args=d.loader_args,
+                                         role="eval") if d.eval_path else []
+        budget = media_budget(cfg)
+        configure = getattr(self.train_samples, "configure_model", None)
+        if configure is not None:  # e.g. robot demonstrations fit the VLA's action statistics (mmsft.data.loaders)
+            budget = configure(self.loaded, budget)
+        self.adapter = build_adapter(self.loaded, budget, padding_side=cfg.data.padding_side,
+                                     max_length=cfg.data.max_length, overlong=cfg.data.overlong)
         if cfg.eval.max_samples and self.eval_samples:
             self.eval_samples = self.eval_samples[: cfg.eval.max_samples]
         self.vocab_subset = self.adapter.vocab_subset()
@@ -199,7 +207,8 @@ class Trainer:
             context = self.accelerator.no_sync(self.policy) if not last else contextlib.nullcontext()
             with context, self.accelerator.autocast():
                 out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset,
-                                  temperature=self.temperature, with_dist=with_dist)
+                                  temperature=self.temperature, with_dist=with_dist,
+                                  **self.policy_kwargs_for(batch.fields))
                 token_batch = self._token_batch(out, batch, norm, step, row_norms)
                 loss, metrics = self.objective(token_batch)
                 if not torch.isfinite(loss):
@@ -231,6 +240,9 @@ class Trainer:
     def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer, step: int,
                      row_norms: dict[str, StepNormalizer]) -> TokenBatch:
         fields = {k: v for k, v in batch.fields.items() if k in TOKEN_BATCH_FIELDS}
+        extra = getattr(out, "extra", None) or {}
+        fields.update({k: v for k, v in extra.items() if k in TOKEN_BATCH_FIELDS})
+        fields["extras"] = {k: v for k, v in extra.items() if k not in TOKEN_BATCH_FIELDS}
         if "old_logp" in self.needed and "old_logp" not in fields:
             fields["old_logp"] = out.logp.detach()  # on-policy: one update per rollout batch, ratio 1
         return TokenBatch(logp=out.logp, loss_mask=batch.loss_mask, normalizer=norm, entropy=out.entropy,

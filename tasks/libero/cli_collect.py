@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tasks.libero.cli_eval import add_env_arguments
+from tasks.libero.cli_eval import add_env_arguments, resolve_env_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", default="oracle",
-        help="'oracle' (default: scripted, privileged poses) or 'package.module:callable'",
+        help="'oracle' (default: scripted, privileged poses), 'mmsft:MODEL_DIR' or 'package.module:callable'",
     )
     add_env_arguments(parser, image_size=128, render="fast")
     parser.add_argument("--episodes-per-task", type=int, default=10, help="episode k of a task uses init state k")
@@ -37,10 +37,17 @@ def run(args: argparse.Namespace) -> int:
     from tasks.libero.progress import episode_progress
 
     console = Console(stderr=True)
+    try:
+        policy = load_policy(args.policy, args.policy_temperature, args.policy_seed)
+    except (ValueError, ImportError) as exc:
+        console.print(f"[red]collect-libero: {exc}[/red]")
+        return 2
+    resolve_env_settings(args, policy.requirements)
     cfg = CollectConfig(
         suite=args.suite,
         tasks=args.tasks,
         episodes_per_task=args.episodes_per_task,
+        init_offset=args.init_offset,
         workers=args.workers,
         image_size=args.image_size,
         cameras=args.cameras,
@@ -52,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
     )
     try:
-        policy = load_policy(args.policy)
         cfg.validate()
-    except (ValueError, ImportError) as exc:
+    except ValueError as exc:
         console.print(f"[red]collect-libero: {exc}[/red]")
         return 2
     with episode_progress(console, f"collect {args.suite}", enabled=not args.no_progress) as on_episode:

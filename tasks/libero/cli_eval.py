@@ -6,6 +6,8 @@ Examples::
         --cameras none --out runs/oracle_spatial
     mmsft eval-libero --policy my_pkg.policies:MyVLA --suite libero_spatial --trials-per-task 50 --workers 8 \
         --video mp4
+    mmsft eval-libero --policy mmsft:runs/vla/final --suite libero_spatial --tasks 0 --trials-per-task 10 \
+        --init-offset 40 --workers 2 --video gif     # a trained VLA folder on held-out init states 40-49
 
 Writes ``results.json`` and ``results.md`` (per-task and suite success) and, with ``--video``, one MP4/GIF per
 episode under ``OUT/videos``. Only the standard library is imported at module level.
@@ -53,28 +55,50 @@ def parse_cameras(text: str) -> tuple[str, ...]:
 
 
 def add_env_arguments(parser: argparse.ArgumentParser, image_size: int, render: str) -> None:
-    """Flags shared by eval-libero and data collect-libero."""
+    """Flags shared by eval-libero and data collect-libero. Image size, cameras and render default to what an
+    ``mmsft:`` policy was trained with (see :func:`resolve_env_settings`), else to ``image_size`` / both cameras /
+    ``render``."""
     parser.add_argument("--suite", default="libero_spatial", choices=SUITE_CHOICES, help="LIBERO suite")
     parser.add_argument("--tasks", type=parse_task_list, default=None, help="task ids: 'all' (default) or '0,3,5-7'")
+    parser.add_argument("--init-offset", type=int, default=0,
+                        help="episode k of a task starts from init state OFFSET+k (held-out init states)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one simulator each)")
-    parser.add_argument("--image-size", type=int, default=image_size, help="side of the observed images")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help=f"side of the observed images (default: the policy's, else {image_size})")
     parser.add_argument(
-        "--cameras", type=parse_cameras, default=("agentview", "wrist"),
-        help="comma list from agentview,wrist; 'none' for physics only (no rendering)",
+        "--cameras", type=parse_cameras, default=None,
+        help="comma list from agentview,wrist; 'none' for physics only (default: the policy's, else both)",
     )
     parser.add_argument(
-        "--render", choices=("fast", "paper"), default=render,
-        help="paper: 256 px default quality resized (published protocol); fast: no shadows/reflections/MSAA",
+        "--render", choices=("fast", "paper"), default=None,
+        help=f"paper: 256 px default quality resized (published protocol); fast: no shadows/reflections/MSAA "
+             f"(default: the policy's, else {render})",
     )
+    parser.set_defaults(_default_image_size=image_size, _default_render=render)
+    parser.add_argument("--policy-temperature", type=float, default=0.0,
+                        help="sampling temperature of an mmsft: policy (0: greedy, the published protocol)")
+    parser.add_argument("--policy-seed", type=int, default=0, help="sampling seed of an mmsft: policy")
     parser.add_argument("--max-steps", type=int, default=None, help="override the suite's paper step limit")
     parser.add_argument("--step-timeout", type=float, default=120.0, help="seconds before a stuck worker is killed")
     parser.add_argument("--reset-timeout", type=float, default=600.0, help="seconds allowed for build + reset")
 
 
+def resolve_env_settings(args: argparse.Namespace, requirements: dict | None) -> None:
+    """Fill unset --image-size / --cameras / --render from the policy's requirements, else the command defaults."""
+    req = requirements or {}
+    if args.image_size is None:
+        args.image_size = int(req.get("image_size", args._default_image_size))
+    if args.cameras is None:
+        args.cameras = tuple(req.get("cameras", ("agentview", "wrist")))
+    if args.render is None:
+        args.render = str(req.get("render", args._default_render))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", required=True,
-        help="'oracle' (scripted, privileged poses) or 'package.module:callable' (a factory or an (obs, info) policy)",
+        help="'oracle' (scripted, privileged poses), 'mmsft:MODEL_DIR' (a trained VLA folder) or "
+             "'package.module:callable' (a factory or an (obs, info) policy)",
     )
     add_env_arguments(parser, image_size=224, render="paper")
     parser.add_argument("--trials-per-task", type=int, default=50, help="episodes per task; episode k uses init state k")
@@ -89,17 +113,24 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from tasks.libero.evaluate import EvalConfig, evaluate
+    from tasks.libero.evaluate import EvalConfig, check_requirements, evaluate
     from tasks.libero.policies import load_policy
     from tasks.libero.progress import episode_progress
     from tasks.libero.report import to_markdown
 
     console = Console(stderr=True)
     out = args.out or Path("runs/eval_libero") / f"{args.suite}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        policy = load_policy(args.policy, args.policy_temperature, args.policy_seed)
+    except (ValueError, ImportError) as exc:
+        console.print(f"[red]eval-libero: {exc}[/red]")
+        return 2
+    resolve_env_settings(args, policy.requirements)
     cfg = EvalConfig(
         suite=args.suite,
         tasks=args.tasks,
         trials_per_task=args.trials_per_task,
+        init_offset=args.init_offset,
         workers=args.workers,
         image_size=args.image_size,
         cameras=args.cameras,
@@ -112,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
     )
     try:
-        policy = load_policy(args.policy)
         cfg.validate()
-    except (ValueError, ImportError) as exc:
+        check_requirements(policy, cfg.image_size, cfg.cameras)
+    except ValueError as exc:
         console.print(f"[red]eval-libero: {exc}[/red]")
         return 2
     with episode_progress(console, f"eval {args.suite}", enabled=not args.no_progress) as on_episode:

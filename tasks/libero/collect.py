@@ -21,6 +21,7 @@ class CollectConfig:
     suite: str = "libero_spatial"
     tasks: tuple[int, ...] | None = None
     episodes_per_task: int = 10
+    init_offset: int = 0
     workers: int = 1
     image_size: int = 128
     cameras: tuple[str, ...] = ("agentview", "wrist")
@@ -36,6 +37,8 @@ class CollectConfig:
         check_run_settings(self.suite, self.tasks, self.cameras, self.render, self.workers)
         if self.episodes_per_task < 1:
             raise ValueError(f"episodes_per_task={self.episodes_per_task}; expected >= 1")
+        if self.init_offset < 0:
+            raise ValueError(f"init_offset={self.init_offset}; expected >= 0")
         index = Path(self.out_dir) / "index.jsonl"
         if index.exists():
             raise ValueError(f"out_dir={self.out_dir}: {index} already exists; choose a new folder")
@@ -46,12 +49,13 @@ def collect(
     cfg: CollectConfig,
     progress: Callable[[EpisodeRecord, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run episodes ``k = 0..episodes_per_task-1`` (init state k) per task and write them; returns counts."""
+    """Run episodes ``k = 0..episodes_per_task-1`` (init state ``init_offset + k``) per task and write them;
+    returns counts."""
     cfg.validate()
     from envs.libero.suites import num_tasks
 
     tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
-    specs = episode_specs(cfg.suite, tasks, cfg.episodes_per_task)
+    specs = episode_specs(cfg.suite, tasks, cfg.episodes_per_task, cfg.init_offset)
     root = Path(cfg.out_dir)
     root.mkdir(parents=True, exist_ok=True)
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
@@ -96,5 +100,6 @@ def collect(
     with LiberoVectorEnv(
         cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
     ) as vec:
-        run_episodes(vec, policy.factory, specs, on_episode, record_steps=True, record_images=bool(cfg.cameras))
+        run_episodes(vec, policy.factory, specs, on_episode, record_steps=True, record_images=bool(cfg.cameras),
+                     batched=policy.batched)
     return counts

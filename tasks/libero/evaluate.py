@@ -4,7 +4,12 @@ Protocol (OpenVLA's ``run_libero_eval.py``, copied by OFT, openpi, RLinf, Simple
 suite, episode ``k`` starts from stored init state ``k`` (``k = 0 .. trials_per_task-1``, wrapping past the 50
 stored states), 10 settle steps, the suite's step limit (spatial 220, object 280, goal 300, libero_10 520,
 libero_90 400), success = the task's goal predicate. ``render="paper"`` renders 256 px and resizes to
-``image_size`` (224 in the papers) after a 180 degree rotation.
+``image_size`` (224 in the papers) after a 180 degree rotation. ``init_offset = m`` starts episode ``k`` from init
+state ``m + k`` instead (held-out init states in one flag, e.g. states 40-49 of a policy trained on 0-39).
+
+A policy that declares the env settings it was trained with (``LoadedPolicy.requirements``, e.g. an ``mmsft:``
+VLA folder) must get the same image size and cameras (an error otherwise); a different render mode is allowed and
+reported (``render_matches_training``). Results carry the wall seconds spent in the policy and in the simulator.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class EvalConfig:
     suite: str = "libero_spatial"
     tasks: tuple[int, ...] | None = None  # None: every task of the suite
     trials_per_task: int = 50
+    init_offset: int = 0
     workers: int = 1
     image_size: int = 224
     cameras: tuple[str, ...] = ("agentview", "wrist")
@@ -58,21 +64,37 @@ class EvalConfig:
         check_run_settings(self.suite, self.tasks, self.cameras, self.render, self.workers)
         if self.trials_per_task < 1:
             raise ValueError(f"trials_per_task={self.trials_per_task}; expected >= 1")
+        if self.init_offset < 0:
+            raise ValueError(f"init_offset={self.init_offset}; expected >= 0")
         if self.video not in ("none", *VIDEO_FORMATS):
             raise ValueError(f"video={self.video!r}; expected one of {['none', *VIDEO_FORMATS]}")
         if self.video != "none" and self.video_camera not in self.cameras:
             raise ValueError(f"video_camera={self.video_camera!r} is not rendered; cameras={list(self.cameras)}")
 
 
-def episode_specs(suite: str, tasks: tuple[int, ...], trials_per_task: int) -> list[EpisodeSpec]:
-    """Episode ``k`` of task ``t`` uses init state ``k`` (modulo the number of stored states)."""
+def episode_specs(suite: str, tasks: tuple[int, ...], trials_per_task: int, init_offset: int = 0
+                  ) -> list[EpisodeSpec]:
+    """Episode ``k`` of task ``t`` uses init state ``init_offset + k`` (modulo the number of stored states)."""
     from envs.libero.suites import task_spec
 
     specs = []
     for task_id in tasks:
         n_init = task_spec(suite, task_id).num_init_states
-        specs.extend(EpisodeSpec(task_id, k % n_init) for k in range(trials_per_task))
+        specs.extend(EpisodeSpec(task_id, (init_offset + k) % n_init) for k in range(trials_per_task))
     return specs
+
+
+def check_requirements(policy: LoadedPolicy, image_size: int, cameras: tuple[str, ...]) -> None:
+    """A policy trained on other images than the env renders is an error naming both."""
+    req = policy.requirements
+    if not req:
+        return
+    wanted = tuple(req.get("cameras", ()))
+    missing = [c for c in wanted if c not in cameras]
+    if int(req.get("image_size", image_size)) != int(image_size) or missing:
+        raise ValueError(f"policy {policy.name} was trained on {req.get('image_size')} px images from "
+                         f"{list(wanted)}; this run renders {image_size} px from {list(cameras) or 'no camera'} "
+                         "(leave --image-size/--cameras unset to use the model's)")
 
 
 def _versions() -> dict[str, str]:
@@ -89,17 +111,23 @@ def evaluate(
     policy: LoadedPolicy,
     cfg: EvalConfig,
     progress: Callable[[EpisodeRecord, int, int], None] | None = None,
+    specs: list[EpisodeSpec] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol, write ``results.json``/``results.md`` (+ videos) under ``cfg.out_dir``; return the summary.
 
-    ``progress(record, done, total)`` is called after every finished episode.
+    ``progress(record, done, total)`` is called after every finished episode. ``specs`` replaces the protocol's
+    episodes (e.g. several init-state ranges in one run of the workers).
     """
     cfg.validate()
+    check_requirements(policy, cfg.image_size, cfg.cameras)
     from envs.libero.suites import num_tasks, task_spec
 
-    tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
+    if specs is None:
+        tasks = tuple(cfg.tasks) if cfg.tasks is not None else tuple(range(num_tasks(cfg.suite)))
+        specs = episode_specs(cfg.suite, tasks, cfg.trials_per_task, cfg.init_offset)
+    else:
+        tasks = tuple(sorted({s.task_id for s in specs}))
     instructions = {t: task_spec(cfg.suite, t).instruction for t in tasks}
-    specs = episode_specs(cfg.suite, tasks, cfg.trials_per_task)
     env_kwargs = dict(
         suite=cfg.suite,
         image_size=cfg.image_size,
@@ -129,13 +157,17 @@ def evaluate(
     with LiberoVectorEnv(
         cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
     ) as vec:
-        results = run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none")
+        timing: dict[str, float] = {}
+        results = run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none",
+                               batched=policy.batched, stats=timing)
         restarts = vec.restarts
     wall = time.monotonic() - started
     steps = sum(r.steps for r in results)
     meta = {
         "policy": policy.name,
+        "protocol": "OpenVLA/RLinf: episode k from init state offset+k, 10 settle steps, suite step limit",
         "trials_per_task": cfg.trials_per_task,
+        "init_states": f"{cfg.init_offset}..{cfg.init_offset + cfg.trials_per_task - 1} (mod stored states)",
         "workers": cfg.workers,
         "render": cfg.render,
         "image_size": cfg.image_size,
@@ -147,6 +179,9 @@ def evaluate(
         "env_steps": steps,
         "env_steps_per_s": round(steps / wall, 2) if wall > 0 else 0.0,
         "worker_restarts": restarts,
+        "policy_s": round(timing["policy_s"], 1),
+        "simulator_s": round(timing["env_s"], 1),
+        "render_matches_training": (policy.requirements or {}).get("render", cfg.render) == cfg.render,
         **_versions(),
     }
     summary = summarize(results, cfg.suite, instructions, meta)

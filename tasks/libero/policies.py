@@ -8,6 +8,9 @@ callable returning a fresh policy.
 ``--policy`` specs understood by :func:`load_policy`:
 
 - ``oracle``: :class:`envs.libero.oracle.ScriptedOracle` (needs the privileged env info; enabled automatically).
+- ``mmsft:MODEL_DIR``: a trained mmsft VLA folder (:class:`tasks.libero.vla_policy.VLAPolicy`): one *batched*
+  policy for all slots (``act_batch`` / ``reset_slot``), whose env settings (image size, cameras, render) come from
+  the folder's recorded interface (:attr:`LoadedPolicy.requirements`).
 - ``package.module:name``: if ``name`` is a class or a callable taking no required argument, it is the factory;
   otherwise (a function of ``(obs, info)``) it is a stateless policy shared by all slots.
 """
@@ -37,6 +40,8 @@ class LoadedPolicy:
     name: str
     factory: PolicyFactory
     privileged: bool = False
+    batched: bool = False  # factory() returns one policy with act_batch(slots, obs, infos) / reset_slot(slot)
+    requirements: dict[str, Any] | None = None  # env settings the policy was trained with (image_size, cameras, ...)
 
 
 def _oracle_factory() -> Policy:
@@ -56,14 +61,37 @@ def _zero_required_args(fn: Callable[..., Any]) -> bool:
     )
 
 
-def load_policy(spec: str) -> LoadedPolicy:
-    """Resolve a ``--policy`` spec (see the module docstring); raises ``ValueError`` with the accepted forms."""
+def mmsft_policy(model_dir: str, temperature: float = 0.0, seed: int = 0) -> LoadedPolicy:
+    """The batched policy of a trained VLA folder; its env requirements are read from ``action_tokenizer.json``
+    without loading the weights."""
+    from pathlib import Path
+
+    from tasks.libero.vla_policy import PREFIX, folder_interface
+
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ValueError(f"--policy {PREFIX}{model_dir}: no such model folder")
+    interface, _ = folder_interface(folder)
+
+    def factory() -> Any:
+        from tasks.libero.vla_policy import VLAPolicy
+
+        return VLAPolicy(str(folder), temperature=temperature, seed=seed)
+
+    return LoadedPolicy(f"{PREFIX}{model_dir}", factory, batched=True, requirements=interface.env_kwargs())
+
+
+def load_policy(spec: str, temperature: float = 0.0, seed: int = 0) -> LoadedPolicy:
+    """Resolve a ``--policy`` spec (see the module docstring); raises ``ValueError`` with the accepted forms.
+    ``temperature`` / ``seed`` apply to ``mmsft:`` policies (0: greedy)."""
     if spec == "oracle":
         return LoadedPolicy("oracle", _oracle_factory, privileged=True)
+    if spec.startswith("mmsft:"):
+        return mmsft_policy(spec[len("mmsft:"):], temperature, seed)
     from envs.libero.worker import resolve_entry_point
 
     if ":" not in spec:
-        raise ValueError(f"--policy {spec!r}: expected 'oracle' or 'package.module:callable'")
+        raise ValueError(f"--policy {spec!r}: expected 'oracle', 'mmsft:MODEL_DIR' or 'package.module:callable'")
     target = resolve_entry_point(spec)
     if not callable(target):
         raise ValueError(f"--policy {spec!r} names a {type(target).__name__}, not a callable")

@@ -2,10 +2,16 @@
 
 Shared by the evaluation runner and data collection. Every submitted episode yields exactly one
 :class:`EpisodeRecord` (faulted episodes too, with whatever steps were recorded before the fault).
+
+A *batched* policy (``batched=True``: the factory is called once and the object has ``act_batch(slots,
+observations, infos)`` and ``reset_slot(slot)``) computes the actions of every running slot in one call per step,
+e.g. one batched forward pass of a VLA. ``stats`` (a dict, optional) receives the wall seconds spent in the policy
+(``policy_s``) and in the vector env (``env_s``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -46,11 +52,17 @@ def run_episodes(
     on_episode: Callable[[EpisodeRecord], None],
     record_steps: bool = False,
     record_images: bool = False,
+    batched: bool = False,
+    stats: dict[str, float] | None = None,
 ) -> list[EpisodeResult]:
     """Run ``specs`` to completion; ``on_episode`` gets each record as it finishes. Returns results in spec order."""
     start = len(vec.results)
     ids = vec.submit(specs)
-    policies = [policy_factory() for _ in range(vec.num_workers)]
+    shared = policy_factory() if batched else None
+    policies = [shared] * vec.num_workers if batched else [policy_factory() for _ in range(vec.num_workers)]
+    stats = stats if stats is not None else {}
+    stats.setdefault("policy_s", 0.0)
+    stats.setdefault("env_s", 0.0)
     open_records: dict[int, EpisodeRecord] = {}
     delivered = start
 
@@ -59,7 +71,10 @@ def run_episodes(
             if episode_id >= 0 and episode_id not in open_records:
                 placeholder = EpisodeResult(episode_id, -1, -1, None, False, 0, 0.0, "running", i, 0.0)
                 open_records[episode_id] = EpisodeRecord(placeholder, instruction=str(infos[i].get("instruction", "")))
-                reset_policy(policies[i])
+                if batched:
+                    shared.reset_slot(i)
+                else:
+                    reset_policy(policies[i])
 
     def deliver() -> None:
         nonlocal delivered
@@ -70,16 +85,26 @@ def run_episodes(
             record.result = result
             on_episode(record)
 
+    clock = time.perf_counter()
     obs, infos = vec.reset()
+    stats["env_s"] += time.perf_counter() - clock
     track_new_episodes(obs, infos)
     deliver()
     while not vec.done:
+        clock = time.perf_counter()
+        live = [i for i, episode_id in enumerate(vec.episode_ids) if episode_id >= 0 and obs[i] is not None]
+        if batched:
+            acted = shared.act_batch(live, [obs[i] for i in live], [infos[i] for i in live]) if live else []
+            raw = dict(zip(live, acted))
+        else:
+            raw = {i: policies[i](obs[i], infos[i]) for i in live}
+        stats["policy_s"] += time.perf_counter() - clock
         actions = []
         for i, episode_id in enumerate(vec.episode_ids):
-            if episode_id < 0 or obs[i] is None:
+            if i not in raw:
                 actions.append(np.zeros(7, dtype=np.float32))
                 continue
-            action = as_action(policies[i](obs[i], infos[i]), f"episode {episode_id} (slot {i})")
+            action = as_action(raw[i], f"episode {episode_id} (slot {i})")
             actions.append(action)
             record = open_records[episode_id]
             if record_steps:
@@ -89,7 +114,9 @@ def run_episodes(
                 for cam, image in obs[i].get("images", {}).items():
                     record.images.setdefault(cam, []).append(image)
         running = vec.episode_ids
+        clock = time.perf_counter()
         obs, rewards, _, _, infos = vec.step(actions)
+        stats["env_s"] += time.perf_counter() - clock
         for i, episode_id in enumerate(running):
             if episode_id < 0:
                 continue

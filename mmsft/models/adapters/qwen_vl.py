@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from mmsft.data.media import load_image, read_video
+from mmsft.data.media import image_from_array, load_image, read_video
 from mmsft.data.schema import DataError, Sample
 from mmsft.models.adapters.base import Encoded, ModalityAdapter, ModelBatch, response_text
 
@@ -46,7 +46,8 @@ class QwenVLAdapter(ModalityAdapter):
 
     def _process_prompt(self, sample: Sample, prompt_text: str) -> tuple[list[int], dict[str, torch.Tensor]]:
         where = sample.where()
-        images = [load_image(p, where, self.budget) for p in sample.media("image")]
+        images = [image_from_array(p.array, where, self.budget) if p.array is not None
+                  else load_image(p.path, where, self.budget) for p in sample.image_parts()]
         kwargs: dict[str, Any] = {"text": [prompt_text], "return_tensors": "pt"}
         if images:
             kwargs["images"] = images

@@ -27,7 +27,9 @@ class VLAAdapter(QwenVLAdapter):
     def __init__(self, processor: Any, *args: Any, action_tokenizer: Any = None, **kwargs: Any) -> None:
         super().__init__(processor, *args, **kwargs)
         if action_tokenizer is None:
-            raise ValueError("the vla family needs an action tokenizer (action_tokenizer.json in the model folder)")
+            raise ValueError("the vla family needs action statistics: action_tokenizer.json (or OpenVLA's "
+                             "dataset_statistics.json) in the model folder, or training data that fits them (an "
+                             "episode folder, data.loader libero_episodes)")
         self.action_tokenizer = action_tokenizer
         self._subset = torch.as_tensor(np.asarray(action_tokenizer.action_token_ids), dtype=torch.long)
 
@@ -54,6 +56,29 @@ class VLAAdapter(QwenVLAdapter):
         eos = self.tokenizer.eos_token_id
         # The end-of-turn token follows the action span but lies outside the restricted vocabulary: not supervised.
         return ids + [eos], [True] * len(ids) + [False]
+
+    def decode(self, token_ids: list[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
+        """Text of generated ids; action tokens read ``<a12>`` (bin 12), since their ids may lie past the text
+        tokenizer's vocabulary (spare embedding rows) and have no text of their own."""
+        ids = token_ids.tolist() if isinstance(token_ids, torch.Tensor) else list(token_ids)
+        tok = self.action_tokenizer
+        pieces, text_run = [], []
+        for token in ids:
+            if tok.token_offset <= int(token) < tok.token_offset + tok.n_bins:
+                if text_run:
+                    pieces.append(self.tokenizer.decode(text_run, skip_special_tokens=skip_special_tokens))
+                    text_run = []
+                pieces.append(f"<a{int(tok.bin_to_index(int(token) - tok.token_offset))}>")
+            else:
+                text_run.append(int(token))
+        if text_run:
+            pieces.append(self.tokenizer.decode(text_run, skip_special_tokens=skip_special_tokens))
+        return "".join(pieces)
+
+    @property
+    def interface(self) -> dict[str, Any]:
+        """How observations became prompts in training (``ActionTokenizer.interface``; empty if never recorded)."""
+        return dict(self.action_tokenizer.interface)
 
     def decode_actions(self, token_ids: torch.Tensor | list[int]) -> np.ndarray:
         """Action vectors from generated bin tokens."""

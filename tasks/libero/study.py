@@ -1,0 +1,268 @@
+"""``mmsft study vla-opd``: VLA-OPD's comparison (Zhong et al., arXiv 2603.26666) at toy scale on libero_spatial.
+
+Protocol: oracle demonstrations of ``tasks`` (init states ``0 .. demos-1``) train a tiny VLA from scratch by SFT
+(action chunks, the CPU settings of ../shared/reference/embodied.md section D). Starting from that model, three
+post-training methods get the same rollout budget — the same number of rollout batches of ``group_size`` episodes
+on the *new* task ``tasks[-1]`` (training init states ``0 .. train_init_states-1``):
+
+* ``grpo`` — GRPO on the binary success reward with dynamic sampling (SimpleVLA-RL, arXiv 2509.09674);
+* ``opd`` — on-policy distillation from the scripted oracle (per-token reverse-KL advantage, PPO-clip);
+* ``dagger`` — the supervised control: cross-entropy to the oracle's action in the states the student visits.
+
+Each method's checkpoints are evaluated with the standard protocol on the new task's training init states
+(``seen``), on held-out init states 40+ (``heldout``), and on the earlier task ``tasks[0]`` (``forgetting``: its
+success after post-training on the new one). Results: ``results.json`` / ``results.md`` (table, env steps, wall
+and CPU seconds per phase), ``curves.png`` (success against env steps and wall time) and rollout GIFs.
+
+Default size: about an hour of 2 idle cores; ``--quick`` (a pipeline check, about 10 minutes there; its SFT is
+far too short to succeed). On a shared machine, the wall clock is longer: CPU seconds are reported beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+TINY_VLA = {"hidden_size": 192, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "vision_hidden_size": 96, "vision_intermediate_size": 192,
+            "vision_depth": 3, "vision_window_size": 112, "min_pixels": 12544}
+METHODS = {"grpo": "vla_grpo", "opd": "vla_opd", "dagger": "vla_dagger"}
+
+
+@dataclass
+class StudyConfig:
+    """Sizes of the study (``--quick`` shrinks every one of them)."""
+
+    out: Path = Path("runs/study_vla_opd")
+    suite: str = "libero_spatial"
+    tasks: tuple[int, ...] = (0, 1)
+    demos_per_task: int = 10
+    image_size: int = 64
+    chunk: int = 4
+    sft_steps: int = 2000
+    rollout_batches: int = 6
+    group_size: int = 4
+    train_init_states: int = 10
+    eval_trials: int = 5
+    workers: int = 2
+    lr_sft: float = 1e-3
+    lr_post: float = 1e-4
+    methods: tuple[str, ...] = ("grpo", "opd", "dagger")
+    gifs: int = 2
+    seed: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> "StudyConfig":
+        base = cls(demos_per_task=3, sft_steps=300, rollout_batches=2, group_size=2, train_init_states=3,
+                   eval_trials=1, gifs=1)
+        return replace(base, **overrides)
+
+
+class Clock:
+    """Wall and CPU seconds (this process plus its finished children, e.g. simulator workers) per phase."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, dict[str, float]] = {}
+
+    @staticmethod
+    def _cpu() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.monotonic(), self._cpu()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.phases[name] = {"wall_s": round(time.monotonic() - wall, 1), "cpu_s": round(self._cpu() - cpu, 1)}
+            print(f"[study] {name}: {self.phases[name]['wall_s']} s wall, {self.phases[name]['cpu_s']} s CPU",
+                  flush=True)
+
+
+def _quiet(cfg: StudyConfig) -> dict[str, Any]:
+    return {"progress": False, "tensorboard": False, "torch_threads": 1, "seed": cfg.seed}
+
+
+def train_sft(cfg: StudyConfig, model: Path, demos: Path) -> Path:
+    from mmsft.config import load_config_dict
+    from mmsft.train.trainer import Trainer
+
+    recipe = {"model": {"name_or_path": str(model)},
+              "data": {"train_path": str(demos), "loader": "libero_episodes", "max_length": 512,
+                       "loader_args": {"chunk": cfg.chunk, "cameras": ["agentview"], "tasks": list(cfg.tasks)},
+                       "image_min_pixels": 12544, "image_max_pixels": 12544},
+              "train": {"output_dir": str(cfg.out / "sft"), "max_steps": cfg.sft_steps, "micro_batch_size": 16,
+                        "logging_steps": 25, "save_steps": 0, **_quiet(cfg)},
+              "optim": {"lr": cfg.lr_sft, "scheduler": "constant", "warmup_ratio": 0.02}}
+    return Trainer(load_config_dict(recipe)).train().final_model_dir
+
+
+def post_train(cfg: StudyConfig, method: str, start: Path) -> Path:
+    from mmsft.config import load_config_dict
+    from mmsft.train.trainer import Trainer
+
+    task_args: dict[str, Any] = {"suite": cfg.suite, "task_ids": [cfg.tasks[-1]],
+                                 "train_init_states": cfg.train_init_states, "heldout_init_states": 10}
+    if method != "grpo":
+        task_args.update(teacher="oracle", teacher_sigma_bins=2.0)
+    run = cfg.out / method
+    recipe = {"task": "libero", "algorithm": METHODS[method], "model": {"name_or_path": str(start)},
+              "env": {"task_args": task_args, "max_turns": -(-220 // cfg.chunk) + 1, "eval_episodes": 0,
+                      "log_media": 0, "log_episodes": 1},
+              "rl": {"group_size": cfg.group_size, "prompts_per_step": 1, "temperature": 1.0},
+              "data": {"max_length": 512},
+              "train": {"output_dir": str(run), "max_steps": cfg.rollout_batches, "micro_batch_size": 32,
+                        "save_steps": max(1, cfg.rollout_batches // 2), "save_total_limit": 0, **_quiet(cfg)},
+              "optim": {"lr": cfg.lr_post, "scheduler": "constant"}}
+    Trainer(load_config_dict(recipe)).train()
+    return run
+
+
+def env_steps_per_batch(run: Path, chunk: int) -> list[float]:
+    """Approximate env steps of every rollout batch: episodes × mean turns × chunk (from metrics.jsonl)."""
+    steps = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "rollout/turns" in row:
+            steps.append(row["rollout/episodes"] * row["rollout/turns"] * chunk)
+    return steps
+
+
+def evaluate_point(cfg: StudyConfig, clock: Clock, name: str, model: Path, full: bool, video: bool
+                   ) -> dict[str, Any]:
+    """Success of ``model`` on the new task's training init states (``seen``) and, when ``full``, on its held-out
+    init states 40+ and on the earlier task (``forgetting``), in one run of the workers."""
+    from envs.libero.vector import EpisodeSpec
+    from tasks.libero.evaluate import EvalConfig, evaluate
+    from tasks.libero.policies import load_policy
+
+    new, old = cfg.tasks[-1], cfg.tasks[0]
+    sets = {"seen": (new, 0)}
+    if full:
+        sets["heldout"] = (new, 40)
+        if old != new:
+            sets["forgetting"] = (old, 0)
+    specs = [EpisodeSpec(task, offset + k) for task, offset in sets.values() for k in range(cfg.eval_trials)]
+    ecfg = EvalConfig(suite=cfg.suite, workers=cfg.workers, image_size=cfg.image_size, cameras=("agentview",),
+                      render="fast", video="gif" if video else "none", out_dir=cfg.out / "eval" / name)
+    summary = clock.run(f"eval {name}", evaluate, load_policy(f"mmsft:{model}"), ecfg, None, specs)
+    point: dict[str, Any] = {"env_steps_per_s": summary["meta"]["env_steps_per_s"],
+                             "policy_s": summary["meta"]["policy_s"], "simulator_s": summary["meta"]["simulator_s"]}
+    for key, (task, offset) in sets.items():
+        rows = [r for r in summary["results"]
+                if r["task_id"] == task and offset <= r["init_state"] < offset + cfg.eval_trials]
+        wins = sum(r["success"] for r in rows)
+        point[key] = {"successes": wins, "episodes": len(rows), "success_rate": wins / max(len(rows), 1)}
+    return point
+
+
+def run_study(cfg: StudyConfig) -> dict[str, Any]:
+    """Run every phase (see the module docstring); returns and writes the results."""
+    from mmsft.models.tiny import build_tiny
+    from tasks.libero.dataset import load_episodes
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    clock = Clock()
+    demos = cfg.out / "demos"
+    clock.run("collect demonstrations", load_episodes, demos, {
+        "chunk": cfg.chunk, "collect": {"suite": cfg.suite, "tasks": list(cfg.tasks), "workers": cfg.workers,
+                                        "episodes_per_task": cfg.demos_per_task, "image_size": cfg.image_size}},
+        "train")
+    model = build_tiny("vla", cfg.out / "tiny_vla", seed=cfg.seed, **TINY_VLA)
+    sft = clock.run("sft", train_sft, cfg, model, demos)
+    points: dict[str, list[dict[str, Any]]] = {}
+    base = evaluate_point(cfg, clock, "sft", sft, full=True, video=True)
+    for method in cfg.methods:
+        run = clock.run(f"post-train {method}", post_train, cfg, method, sft)
+        per_batch = env_steps_per_batch(run, cfg.chunk)
+        wall = clock.phases[f"post-train {method}"]["wall_s"]
+        curve = [{"batches": 0, "env_steps": 0.0, "wall_s": 0.0, **base}]
+        checkpoints = sorted((run / "checkpoints").glob("step-*"))
+        for checkpoint in checkpoints:
+            batches = int(checkpoint.name.split("-")[1])
+            last = checkpoint == checkpoints[-1]
+            point = evaluate_point(cfg, clock, f"{method}-{batches}", checkpoint / "model", full=last, video=last)
+            curve.append({"batches": batches, "env_steps": float(sum(per_batch[:batches])),
+                          "wall_s": round(wall * batches / max(len(per_batch), 1), 1), **point})
+        points[method] = curve
+    results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+               "methods": points, "phases": clock.phases,
+               "total": {"wall_s": round(sum(p["wall_s"] for p in clock.phases.values()), 1),
+                         "cpu_s": round(sum(p["cpu_s"] for p in clock.phases.values()), 1)}}
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (cfg.out / "results.md").write_text(to_markdown(results))
+    plot_curves(results, cfg.out / "curves.png")
+    collect_gifs(cfg, cfg.out / "gifs")
+    return results
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    cfg = results["config"]
+    new, old = cfg["tasks"][-1], cfg["tasks"][0]
+    lines = [f"# VLA-OPD study (libero_spatial, post-training on task {new}, forgetting on task {old})", "",
+             "| method | rollout batches | env steps | seen (task %d) | held-out (task %d) | task %d (forgetting) |"
+             % (new, new, old), "|---|---:|---:|---:|---:|---:|"]
+
+    def cell(point: dict[str, Any], key: str) -> str:
+        if key not in point:
+            return "–"
+        return f"{point[key]['successes']}/{point[key]['episodes']}"
+
+    base = next(iter(results["methods"].values()))[0] if results["methods"] else None
+    if base is not None:
+        lines.append(f"| SFT (start) | 0 | 0 | {cell(base, 'seen')} | {cell(base, 'heldout')} | "
+                     f"{cell(base, 'forgetting')} |")
+    for method, curve in results["methods"].items():
+        for point in curve[1:]:
+            lines.append(f"| {method} | {point['batches']} | {point['env_steps']:.0f} | {cell(point, 'seen')} | "
+                         f"{cell(point, 'heldout')} | {cell(point, 'forgetting')} |")
+    lines += ["", "| phase | wall s | CPU s |", "|---|---:|---:|"]
+    lines += [f"| {name} | {p['wall_s']} | {p['cpu_s']} |" for name, p in results["phases"].items()]
+    lines += [f"| **total** | **{results['total']['wall_s']}** | **{results['total']['cpu_s']}** |", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for method, curve in results["methods"].items():
+        xs = [p["env_steps"] for p in curve]
+        walls = [p["wall_s"] for p in curve]
+        seen = [p["seen"]["success_rate"] for p in curve]
+        held = [(p["env_steps"], p["heldout"]["success_rate"]) for p in curve if "heldout" in p]
+        axes[0].plot(xs, seen, marker="o", label=method)
+        axes[1].plot([x for x, _ in held], [y for _, y in held], marker="o", label=method)
+        axes[2].plot(walls, seen, marker="o", label=method)
+    for ax, title, xlabel in zip(axes, ("seen init states", "held-out init states", "seen init states"),
+                                 ("env steps", "env steps", "post-training wall s")):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def collect_gifs(cfg: StudyConfig, target: Path) -> list[Path]:
+    """Copy a few evaluation GIFs (successes first) of the start model and each method's last checkpoint."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for folder in sorted((cfg.out / "eval").glob("*/videos")):
+        videos = sorted(folder.glob("*.gif"), key=lambda p: ("success" not in p.name, p.name))[:cfg.gifs]
+        for video in videos:
+            copied.append(Path(shutil.copy(video, target / f"{folder.parent.name}_{video.name}")))
+    return copied
