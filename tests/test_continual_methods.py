@@ -134,7 +134,6 @@ def test_past_refuses_different_architectures(tmp_path):
 def test_rif_multitask_lora_and_past_end_to_end(assets, tmp_path):  # noqa: F811
     methods = [{"name": "rif", "method": "rif_rft", "k": 4, "max_successes": 3},
                {"name": "joint", "method": "multitask"},
-               {"name": "joint_rl", "method": "multitask", "mode": "rft"},
                {"name": "lora", "method": "sft_lora", "r": 4},
                {"name": "past", "method": "past", "scale": 0.5}]
     doc = experiment(assets, tmp_path / "run", methods=methods, steps=2)
@@ -151,14 +150,12 @@ def test_rif_multitask_lora_and_past_end_to_end(assets, tmp_path):  # noqa: F811
         assert trained == (selection["kept"] > 0) and ("skipped" in runs["rif"]["log"][name]) != trained
         assert (tmp_path / "run" / "runs" / "rif" / "seed0" / "selection" / f"{index}-{name}" /
                 "selected.jsonl").is_file()
-    # multi-task: one joint stage on the union of both tasks (with each row's reward for joint RL)
+    # multi-task: one joint stage on the union of both tasks
     assert runs["joint"]["rows"] == ["start", "joint"] and runs["joint"]["joint"]
-    joint = [json.loads(x) for x in (tmp_path / "run" / "runs" / "joint_rl" / "seed0" / "data" /
+    joint = [json.loads(x) for x in (tmp_path / "run" / "runs" / "joint" / "seed0" / "data" /
                                      "joint.jsonl").read_text().splitlines()]
-    assert len(joint) == 16 and joint[0]["id"] == "red:red0"
-    assert {r["meta"]["continual_reward"] for r in joint} == {"test_continual_even"}
+    assert len(joint) == 16 and joint[0]["id"] == "red:red0" and joint[8]["meta"]["continual_task"] == "blue"
     assert runs["joint"]["log"]["joint"]["train"]["steps"] == 4  # the sum of the tasks' steps
-    assert runs["joint_rl"]["log"]["joint"]["train"]["rollouts"] > 0
     # LoRA per stage: each stage's adapter is merged before the next stage
     lora = tmp_path / "run" / "runs" / "lora" / "seed0" / "stages"
     assert (lora / "1-red" / "merged" / "config.json").is_file() and (lora / "2-blue" / "merged").is_dir()
@@ -177,3 +174,26 @@ def test_rif_multitask_lora_and_past_end_to_end(assets, tmp_path):  # noqa: F811
     state = json.loads((past / "pipeline_state.json").read_text())
     assert state["evals"]["blue/blue"]["model"] == str(injected)  # the injected model is the one evaluated
     assert result.results["summary"]["past"]["bwt"]["n"] == 1
+
+
+def test_joint_rl_rows_carry_their_task_reward(assets, tmp_path):  # noqa: F811
+    """Multi-task RL: the joint rows name their task's reward; ``continual_task_reward`` scores each row with it."""
+    from types import SimpleNamespace
+
+    from mmsft.continual.hooks import JointDataHook
+    from mmsft.continual.rewards import continual_task_reward
+    from mmsft.data.loaders import load_dataset
+
+    tasks = [SimpleNamespace(name="red", data=str(assets["red"]), reward="test_continual_even"),
+             SimpleNamespace(name="blue", data=str(assets["blue"]), reward="cls_accuracy")]
+    cfg = load_config_dict({})
+    JointDataHook(tasks, tmp_path / "joint.jsonl", with_rewards=True).before(None, None, cfg)
+    assert cfg.data.media_roots == [str(assets["red"].parent.resolve())]
+    samples = load_dataset(str(tmp_path / "joint.jsonl"))
+    assert [s.meta["continual_reward"] for s in samples] == ["test_continual_even"] * 8 + ["cls_accuracy"] * 8
+    completions = ["blue", "red", "abc", "blue"] * 4
+    values = continual_task_reward(samples, completions)
+    assert values == [float(len(c) % 2 == 0) for c in completions[:8]] + \
+        [float(c == "blue") for c in completions[8:]]
+    with pytest.raises(ValueError, match="no meta.continual_reward"):
+        continual_task_reward(load_dataset(str(assets["red"])), ["x"] * 8)

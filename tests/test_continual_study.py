@@ -106,3 +106,51 @@ def test_study_command_is_registered():
     assert "continual" in help_text
     with pytest.raises(SystemExit):
         build_parser().parse_args(["study", "continual", "--help"])
+
+
+def _puzzle_workspace(root: Path) -> None:
+    from mmsft.models.tiny import build_tiny
+    from tasks.puzzles.build import BuildConfig, build_general_points, build_sokoban
+
+    build_tiny("text", root / "models" / "tiny-text", seed=0)
+    for split, num in (("train", 6), ("test", 4)):
+        build_sokoban(BuildConfig(world="sokoban", out=root / "data" / "sok", split=split, format="step", num=num))
+        build_general_points(BuildConfig(world="general-points", out=root / "data" / "gp", split=split,
+                                         format="plan", num=num))
+
+
+def test_puzzles_recipe_validates_with_an_environment_task(tmp_path, monkeypatch):
+    recipe = Path(__file__).resolve().parents[1] / "tasks" / "continual" / "recipes" / "puzzles.yaml"
+    _puzzle_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the recipe's paths are relative to the working directory, as in recipes
+    runs = plan_runs(load_experiment(recipe))
+    assert [(r.method.name, r.seed) for r in runs] == [(m, s) for s in (0, 1) for m in ("sft", "grpo", "rif")]
+    grpo, rif, sft = (runs[1].pipeline.stages[2], runs[2].pipeline.stages[2], runs[0].pipeline.stages[2])
+    for stage in (grpo, rif):  # RL stages on the environment task train in the environment
+        cfg = stage.config(tmp_path / "x", start_model="m")
+        assert cfg.task == "sokoban" and cfg.stage == "env" and cfg.rl.rewards == ""
+    assert sft.config(tmp_path / "x", start_model="m").stage == "sft"
+
+
+def test_environment_task_end_to_end(tmp_path, monkeypatch):
+    """One GRPO step in the Sokoban environment per method; RIF-RFT records that it has nothing to filter."""
+    from mmsft.continual import run_experiment
+
+    _puzzle_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    doc = {"output_dir": "run", "plugins": ["tasks.puzzles.evaluators", "tasks.puzzles.env_tasks"],
+           "base_model": "models/tiny-text",
+           "defaults": {"train": {"torch_threads": 1, "progress": False, "tensorboard": False, "max_steps": 1,
+                                  "micro_batch_size": 4},
+                        "rl": {"group_size": 2, "prompts_per_step": 2, "log_completions": 0}},
+           "tasks": [{"name": "sok", "env": {"task": "sokoban", "env": {
+               "mode": "single_turn", "max_turns": 1, "max_new_tokens_per_turn": 8, "episode_reward": "success",
+               "eval_episodes": 0, "log_media": 0, "log_episodes": 0}},
+               "eval": {"evaluator": "puzzle_success", "path": "data/sok/test.jsonl", "max_new_tokens": 8}}],
+           "methods": ["rft", "rif_rft"]}
+    result = run_experiment(doc, quiet=True)
+    runs = {r["method"]: r for r in result.results["runs"]}
+    assert runs["rft"]["log"]["sok"]["train"]["stage"] == "env"
+    assert runs["rft"]["log"]["sok"]["train"]["rollouts"] == 1 * 2 * 2
+    assert "environment task 'sokoban'" in runs["rif_rft"]["log"]["sok"]["selection"]["not_applied"]
+    assert runs["rft"]["A"][1][0] is not None and result.results["summary"]["rft"]["bwt"]["mean"] is None

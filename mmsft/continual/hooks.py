@@ -37,6 +37,9 @@ class SelectionHook:
         self.rule = rule
 
     def before(self, run: Any, stage: Any, cfg: Any) -> Any:
+        if cfg.task:  # an environment task: there is no instance dataset to filter
+            run.note(stage, "selection", {"not_applied": f"environment task {cfg.task!r}: no instance set to filter"})
+            return cfg
         source = Path(cfg.data.train_path)
         result = select_learnable(cfg, cfg.model.name_or_path, run.run_dir / "selection" / stage.dirname, self.rule)
         run.note(stage, "selection", result.summary())

@@ -11,7 +11,8 @@ Registered methods (YAML ``methods:`` entries; arguments next to ``method``):
 * ``rif_rft`` — RFT with rollout-based instance filtering (RIF-RFT, Lai et al., arXiv 2507.05386): before each stage,
   ``k`` rollouts per training instance with the current model; instances with fewer than ``min_successes``
   successful rollouts (and, with ``max_successes`` ≥ 0, more than that many) are dropped
-  (:mod:`mmsft.data.selection`).
+  (:mod:`mmsft.data.selection`). An environment task has no instance set to filter: its stage trains unfiltered
+  and the log says so.
 * ``multitask`` — one joint stage on the union of every task's data (the upper bound; ``mode: sft`` or ``rft``).
 * ``past`` — PaST skill injection (Tang et al., "Knowledge is Not Enough", arXiv 2601.11258): sequential SFT;
   on the ``source`` task an extra RL run gives the skill vector v = θ_RL − θ_SFT, and ``scale``·v is added to the
@@ -187,7 +188,7 @@ def rif_rft(ctx: PlanContext) -> MethodPlan:
     if 0 <= a.max_successes < a.min_successes:
         raise ConfigError(f"{ctx.method.source}: max_successes={a.max_successes} < min_successes={a.min_successes} "
                           "keeps nothing")
-    stages = [{"name": t.name, "recipe": ctx.rft_recipe(t, a.algorithm, need_data=True)} for t in ctx.spec.tasks]
+    stages = [{"name": t.name, "recipe": ctx.rft_recipe(t, a.algorithm, need_data=not t.env)} for t in ctx.spec.tasks]
     rule = RolloutFilter(k=a.k, min_successes=a.min_successes,
                          max_successes=a.k if a.max_successes < 0 else a.max_successes,
                          success_threshold=a.success_threshold, temperature=a.temperature,

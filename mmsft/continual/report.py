@@ -118,7 +118,7 @@ def to_markdown(results: dict[str, Any], summary: dict[str, Any]) -> str:
         lines.append("")
     selections = [(run["method"], run["seed"], name, rec["selection"]) for run in results["runs"]
                   for name, rec in sorted(run.get("log", {}).items(), key=lambda kv: kv[1].get("index", 0))
-                  if isinstance(rec, dict) and rec.get("selection")]
+                  if isinstance(rec, dict) and "instances" in (rec.get("selection") or {})]
     if selections:
         lines += ["## RIF-RFT instance filter", "", "| method | seed | stage | kept / instances | incompetent | "
                   "mastered | overlong | filter rollouts | filter CPU s |", "|" + " --- |" * 9]
