@@ -191,3 +191,18 @@ def test_bad_entries_fail_before_training(assets, tmp_path):
     msg = _error(assets, tmp_path, lambda d: d["tasks"][0].update(recipe={"optim": {"lrr": 1}}))
     assert "'red'" in msg and "lr" in msg
     assert main(["continual", str(tmp_path / "no.yaml")]) == 2
+
+
+def test_an_eval_set_that_cannot_verify_fails_before_training(assets, tmp_path):
+    unanswered = tmp_path / "unanswered.jsonl"
+    unanswered.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"}], "answer": "x"})
+                          + "\n" + json.dumps({"id": "b", "messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    msg = _error(assets, tmp_path, lambda d: d["general"].append(
+        {"name": "bad", "evaluator": "generation_accuracy", "path": str(unanswered)}))
+    assert "general[1]" in msg and "unanswered.jsonl:2 has no 'answer'" in msg
+    msg = _error(assets, tmp_path, lambda d: d["general"].append(
+        {"name": "bad", "evaluator": "reward_mean", "path": str(assets["red"])}))
+    assert "reward_mean needs 'rewards'" in msg
+    msg = _error(assets, tmp_path, lambda d: d["general"].append(
+        {"name": "bad", "evaluator": "reward_mean", "path": str(assets["red"]), "rewards": "no_such_reward"}))
+    assert "no_such_reward" in msg

@@ -176,9 +176,11 @@ def pipeline_document(spec: ExperimentSpec, method: Any, seed: int, plan: Method
             "evaluators": [e.as_pipeline() for e in spec.eval_entries()]}
 
 
-def plan_runs(spec: ExperimentSpec) -> list[PlannedRun]:
-    """Every (seed, method) pipeline, validated (stage configs, evaluator arguments) before anything trains."""
-    start = str(spec.output_dir / "warmup" / "stages" / "1-warmup" / "final") if spec.warmup else spec.base_model
+def plan_runs(spec: ExperimentSpec, start: str | None = None) -> list[PlannedRun]:
+    """Every (seed, method) pipeline from the starting model ``start`` (default: the base model, or where the
+    warm-up will write its model), validated (stage configs, evaluator arguments) before anything trains."""
+    if start is None:
+        start = str(spec.output_dir / "warmup" / "stages" / "1-warmup" / "final") if spec.warmup else spec.base_model
     runs = []
     for seed in spec.seeds:
         for method in spec.methods:
@@ -272,6 +274,7 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.yaml").write_text(yaml.safe_dump(spec.document, sort_keys=False))
     start_model = _warmup(spec, quiet)
+    runs = plan_runs(spec, start_model)  # the warm-up's model folder (merged/ for a LoRA warm-up)
     models = {START: start_model, **({"base": spec.base_model} if spec.warmup else {})}
     start = evaluate_start(spec, models, quiet)
     results = _results_skeleton(spec, start)

@@ -160,7 +160,39 @@ def _parse_eval(raw: Any, default_name: str, where: str, taken: set[str]) -> Eva
     path = args.get("path")
     if isinstance(path, str) and path and not Path(path).exists():
         raise ConfigError(f"{where} ({name!r}): evaluation data {path} does not exist")
+    _check_verifier(str(raw["evaluator"]), args, f"{where} ({name!r})")
     return EvalEntry(name, str(raw["evaluator"]), args)
+
+
+ANSWER_EVALUATORS = ("generation_accuracy", "puzzle_success")
+"""Built-in evaluators that verify a generation against each row's ``answer``."""
+
+
+def _check_verifier(evaluator: str, args: dict[str, Any], where: str) -> None:
+    """An evaluation set must be able to verify: ``reward_mean`` names resolvable rewards; the answer-checking
+    evaluators read a JSONL whose rows all carry an ``answer`` (the first row without one is named)."""
+    import json
+
+    if evaluator == "reward_mean":
+        rewards = str(args.get("rewards") or "")
+        if not rewards.strip():
+            raise ConfigError(f"{where}: reward_mean needs 'rewards' (the verifier that scores a generation)")
+        _check_rewards(rewards, f"{where}: key 'rewards'")
+    elif evaluator in ANSWER_EVALUATORS:
+        path = Path(str(args.get("path") or ""))
+        if not path.is_file() or path.suffix != ".jsonl":
+            return  # a save_to_disk folder (or a missing path, reported by the evaluator) is checked when it runs
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise ConfigError(f"{where}: {path}:{line_no} is not valid JSON") from None
+                if not isinstance(row, dict) or row.get("answer") is None:
+                    raise ConfigError(f"{where}: {path}:{line_no} has no 'answer'; {evaluator} verifies each "
+                                      "generation against its row's answer")
 
 
 def _check_rewards(names: str, where: str) -> None:
