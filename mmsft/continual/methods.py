@@ -226,8 +226,9 @@ def multitask(ctx: PlanContext) -> MethodPlan:
     if kind == "sft":
         forced["stage"] = "sft"
     else:
-        forced.update(algorithm=a.algorithm, plugins=["mmsft.continual.rewards"], rl={"rewards": "continual_task_reward",
-                                                  "max_new_tokens": max(c.rl.max_new_tokens for c in per_task)})
+        forced.update(algorithm=a.algorithm, plugins=["mmsft.continual.rewards"],
+                      rl={"rewards": "continual_task_reward",
+                          "max_new_tokens": max(c.rl.max_new_tokens for c in per_task)})
     if a.steps == "sum" and all(c.train.max_steps > 0 for c in per_task):
         forced["train"] = {"max_steps": sum(c.train.max_steps for c in per_task)}
     return MethodPlan([{"name": "joint", "recipe": deep_merge(recipe, forced)}],

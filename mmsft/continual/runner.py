@@ -34,7 +34,7 @@ from mmsft.config import ConfigError, RunConfig, load_config_dict, to_dict
 from mmsft.continual.hooks import Skip
 from mmsft.continual.methods import MethodPlan, expand
 from mmsft.continual.spec import ExperimentSpec, load_experiment
-from mmsft.pipeline import Pipeline, PipelineSpec, load_pipeline, run_pipeline, stage_model
+from mmsft.pipeline import Pipeline, PipelineSpec, load_pipeline, run_pipeline
 from mmsft.pipeline.spec import StageSpec, deep_merge
 from mmsft.pipeline.state import PipelineState, PipelineStateError, fingerprint
 

@@ -2,6 +2,6 @@
 
 COMMANDS = {
     ("study", "continual"): ("tasks.continual.cli_study",
-                             "Continual post-training study: sequential SFT vs RFT vs RIF-RFT vs multi-task, forgetting "
-                             "matrices (arXiv 2507.05386)."),
+                             "Continual post-training study: sequential SFT vs RFT vs RIF-RFT vs multi-task, "
+                             "forgetting matrices (arXiv 2507.05386)."),
 }
