@@ -122,7 +122,9 @@ def test_tgrpo_step_samples_a_shuffled_group_and_trains_only_the_ordered(world, 
         rl_producer.HFGenerateEngine.generate = original
     assert calls == [(2, 4), (2, 2)]  # ordered groups of G = 4, shuffled groups of G / 2
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
-    assert {"tgrpo/ordered_accuracy", "tgrpo/shuffled_accuracy", "tgrpo/bonus_groups"} <= set(record)
+    assert {"tgrpo/ordered_accuracy", "tgrpo/shuffled_accuracy", "tgrpo/bonus_groups", "reward/tgrpo_bonus"} <= \
+        set(record)
+    assert record["reward/videorft_accuracy"] == pytest.approx(record["tgrpo/ordered_accuracy"])  # raw accuracy
     rows = next((tmp_path / "run" / "rollouts").glob("*.jsonl")).read_text().splitlines()
     assert len(rows) == 8  # the shuffled completions are not trained on (nor logged as rollouts)
 

@@ -4,7 +4,8 @@ code tulerfeng/Video-R1 ``grpo_trainer.py``).
 T-GRPO, for every video prompt of a rollout batch: besides the G completions on the ordered frames, sample
 ``G̃`` completions (default G/2) on a random permutation of the frames; with p and p̃ the mean accuracies of the
 two groups, if ``p ≥ ratio · p̃`` (ratio 0.8) add ``α`` (0.3) to the accuracy of every ordered completion whose
-accuracy is > 0.1 (the total reward grows by α times the accuracy reward's weight). The shuffled group only
+accuracy is > 0.1 (the total reward grows by α times the accuracy reward's weight; logged as ``reward/tgrpo_bonus``,
+``reward/<accuracy reward>`` stays the raw accuracy). The shuffled group only
 measures p̃: it is never trained on. Image prompts are unaffected.
 
 The permutation acts on the prompt's encoded frames (:func:`permute_video_frames`): Qwen-VL's processor normalises
@@ -144,7 +145,7 @@ class VideoRLProducer(RLProducer):
                                 self.args.tgrpo_ratio)
             for i, b in enumerate(bonus):
                 totals[i] += weight * b
-                parts[name][i] += b
+            parts["tgrpo_bonus"] = [weight * b for b in bonus]  # logged as reward/tgrpo_bonus; accuracy stays raw
             stats.setdefault("tgrpo/ordered_accuracy", []).append(float(np.mean(ordered)))
             stats.setdefault("tgrpo/shuffled_accuracy", []).append(float(np.mean(shuffled[k * size:(k + 1) * size])))
             stats.setdefault("tgrpo/bonus_groups", []).append(float(any(bonus)))
