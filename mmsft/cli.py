@@ -28,6 +28,7 @@ def _core_commands() -> dict[tuple[str, ...], tuple[str, str]]:
         ("eval",): ("mmsft.commands.evaluate", "Evaluate a model on a dataset: mmsft eval CONFIG.yaml key=value ..."),
         ("models", "build-tiny"): ("mmsft.commands.build_tiny", "Write a tiny offline model folder (text, qwen2-vl, qwen2.5-vl, vla)."),
         ("run",): ("mmsft.commands.run", "Run a multi-stage pipeline with evaluations after every stage: mmsft run PIPELINE.yaml"),
+        ("continual",): ("mmsft.commands.continual", "Continual post-training experiments: mmsft continual EXPERIMENT.yaml | report RUN_DIR"),
         ("demo",): ("mmsft.commands.demo", "The embedded default job: tiny VLM, generated image+video QA, eval/train/eval."),
         ("report",): ("mmsft.commands.report", "Write report.html for a run, pipeline or study folder: mmsft report RUN_DIR"),
         ("doctor",): ("mmsft.commands.doctor", "Check what this machine can do (versions, video decode, rendering, bf16, GPUs, extras)."),

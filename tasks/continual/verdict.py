@@ -1,0 +1,69 @@
+"""The study's conclusions, computed from the continual summary (never written by hand): does sequential RFT forget
+less than sequential SFT here (BWT, forgetting, general-probe change), and what RIF-RFT's filter saves against
+plain RFT (rollouts, CPU time) and what it costs in accuracy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _m(stat: dict[str, Any] | None) -> float | None:
+    return None if not stat else stat.get("mean")
+
+
+def _pm(stat: dict[str, Any] | None, digits: int = 3) -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    return f"{stat['mean']:+.{digits}f} ± {stat['std']:.{digits}f}" if stat["n"] > 1 else f"{stat['mean']:+.{digits}f}"
+
+
+def _separated(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The means differ by more than the two seed standard deviations together (a rough, stated criterion)."""
+    return abs(a["mean"] - b["mean"]) > (a.get("std") or 0.0) + (b.get("std") or 0.0)
+
+
+def forgetting_statement(summary: dict[str, Any], sft: str = "sft", rft: str = "rft") -> str:
+    if sft not in summary or rft not in summary or _m(summary[sft]["bwt"]) is None or _m(summary[rft]["bwt"]) is None:
+        return "RFT vs SFT: not measured (both methods with at least two tasks are needed)."
+    s, r = summary[sft], summary[rft]
+    holds = r["bwt"]["mean"] > s["bwt"]["mean"]
+    clear = _separated(r["bwt"], s["bwt"])
+    general = "; ".join(f"general probe {g}: SFT {_pm(s['general'][g])}, RFT {_pm(r['general'][g])}"
+                        for g in s["general"])
+    lines = [
+        f"**\"RFT forgets less than SFT\" {'holds' if holds else 'does not hold'} here"
+        f"{'' if clear else ' only within seed noise'}**: BWT {_pm(r['bwt'])} (RFT) vs {_pm(s['bwt'])} (SFT); "
+        f"forgetting {_pm(r['forgetting'])} vs {_pm(s['forgetting'])}; {general}.",
+        f"Plasticity (accuracy on a task right after training on it): RFT {_pm(r['plasticity_mean'])} vs SFT "
+        f"{_pm(s['plasticity_mean'])}; final average accuracy RFT {_pm(r['acc'])} vs SFT {_pm(s['acc'])}.",
+    ]
+    if holds and _m(r["plasticity_mean"]) is not None and r["plasticity_mean"]["mean"] < s["plasticity_mean"]["mean"]:
+        lines.append("RFT also learns less per stage here, so part of its smaller forgetting is smaller change: "
+                     "compare the matrices, not BWT alone.")
+    return "\n".join(lines)
+
+
+def rif_statement(summary: dict[str, Any], rft: str = "rft", rif: str = "rif_rft") -> str:
+    if rft not in summary or rif not in summary:
+        return "RIF-RFT vs RFT: not measured."
+    r, f = summary[rft]["costs"], summary[rif]["costs"]
+    rft_rollouts, rif_train, rif_filter = _m(r["rl_rollouts"]), _m(f["rl_rollouts"]), _m(f["filter_rollouts"])
+    rft_cpu, rif_cpu, filter_cpu = _m(r["train_cpu_s"]), _m(f["train_cpu_s"]), _m(f["filter_cpu_s"])
+    kept, seen = _m(f["kept"]), _m(f["instances"])
+    if None in (rft_rollouts, rif_train, rif_filter, rft_cpu, rif_cpu, filter_cpu) or not rft_rollouts or not rft_cpu:
+        return "RIF-RFT vs RFT: costs not recorded."
+
+    def pct(new: float, old: float) -> str:
+        return f"{100.0 * (new - old) / old:+.0f}%" if old and math.isfinite(old) else "n/a"
+
+    total_rollouts, total_cpu = rif_train + rif_filter, rif_cpu + filter_cpu
+    return (f"RIF-RFT kept {kept:.0f} of {seen:.0f} training instances (mean per seed over all stages). "
+            f"Training rollouts: {rif_train:.0f} vs {rft_rollouts:.0f} for RFT ({pct(rif_train, rft_rollouts)}); with "
+            f"the filter's own {rif_filter:.0f} rollouts {total_rollouts:.0f} ({pct(total_rollouts, rft_rollouts)}). "
+            f"Training CPU time {rif_cpu:.0f} s vs {rft_cpu:.0f} s ({pct(rif_cpu, rft_cpu)}); with the filter "
+            f"{total_cpu:.0f} s ({pct(total_cpu, rft_cpu)}). Accuracy: ACC {_pm(summary[rif]['acc'])} vs "
+            f"{_pm(summary[rft]['acc'])}, BWT {_pm(summary[rif]['bwt'])} vs {_pm(summary[rft]['bwt'])}.")
+
+
+__all__ = ["forgetting_statement", "rif_statement"]
