@@ -13,14 +13,16 @@ no move and needs no solver.
 
 Layout (``text`` / ``both`` modality)::
 
-    Sokoban: push every box onto a target. Boxes can't be pulled; walls block.
-    Symbols: # wall | _ floor | O target | √ box on target | X box | P you | S you on target
-    Moves: Up | Down | Left | Right
+    Sokoban: push each box onto a target.
+    Symbols: # wall, _ floor, O target, √ box on target, X box, P you, S you on target
+    Moves: Up, Down, Left, Right
     ######
     ###_O#
     ...
-    Box 1: 2 up 1 left of you; nearest target 1 up of it.
-    Next move? Answer: <answer> [move] </answer>
+    Box: 2 up 1 left of you; target: 1 up of it.
+    Next move? <answer> [move] </answer>
+
+With several boxes each gets a line, ``Box 2: ... of you; nearest target: ... of it.``; a box on a target says so.
 
 With ``image`` modality the board and the listing are left out (the image carries the state). A vocabulary other
 than Up/Down/Left/Right adds ``where A is Up, ...`` (prompt diversity); the listing keeps the words up/down/left/right.
@@ -46,7 +48,7 @@ def offset_words(d_row: int, d_col: int) -> str:
 
 def object_listing(state: Level) -> list[str]:
     """One line per box (row-major): its offset from the player and the offset of its nearest target from it
-    (Manhattan distance, ties to the first target in row-major order)."""
+    (Manhattan distance, ties to the first target in row-major order; with one box, "target")."""
     w = state.width
     player_row, player_col = divmod(state.player, w)
     targets = [divmod(t, w) for t in bits(state.targets)]
@@ -60,19 +62,20 @@ def object_listing(state: Level) -> list[str]:
             lines.append(f"{name}: {where} of you; on a target.")
             continue
         t_row, t_col = min(targets, key=lambda t: abs(t[0] - row) + abs(t[1] - col))
-        lines.append(f"{name}: {where} of you; nearest target {offset_words(t_row - row, t_col - col)} of it.")
+        label = "target" if len(boxes) == 1 else "nearest target"
+        lines.append(f"{name}: {where} of you; {label}: {offset_words(t_row - row, t_col - col)} of it.")
     return lines
 
 
 def compact_prompt(state: Level, variant: Variant, fmt: str, modality: str, text_obs: str | None,
                    image_legend: str) -> str:
     """The compact prompt of one state (see the module docstring); ``fmt`` is step, plan or cot."""
-    lines = ["Sokoban: push every box onto a target. Boxes can't be pulled; walls block."]
+    lines = ["Sokoban: push each box onto a target."]
     if modality in ("text", "both"):
-        lines.append("Symbols: " + " | ".join(f"{s} {n}" for s, n in zip(variant.symbols, _LEGEND_NAMES)))
+        lines.append("Symbols: " + ", ".join(f"{s} {n}" for s, n in zip(variant.symbols, _LEGEND_NAMES)))
     if modality in ("image", "both"):
         lines.append(image_legend)
-    moves = "Moves: " + " | ".join(variant.actions_shown)
+    moves = "Moves: " + ", ".join(variant.actions_shown)
     if tuple(variant.actions_shown) != BASE_ACTIONS:
         moves += " (where " + ", ".join(f"{n} is {b}" for n, b in zip(variant.actions_shown, BASE_ACTIONS)) + ")"
     lines.append(moves)
@@ -82,9 +85,9 @@ def compact_prompt(state: Level, variant: Variant, fmt: str, modality: str, text
         lines.append(text_obs)
         lines.extend(object_listing(state))
     if fmt == "plan":
-        lines.append("All moves to solve it, separated by '||'? Answer: <answer> [moves] </answer>")
+        lines.append("All moves, joined by '||'? <answer> [moves] </answer>")
     elif fmt == "step":
-        lines.append("Next move? Answer: <answer> [move] </answer>")
+        lines.append("Next move? <answer> [move] </answer>")
     else:
-        lines.append("Next move? Think, then answer: <think> [thoughts] </think> <answer> [move] </answer>")
+        lines.append("Next move? <think> [thoughts] </think> <answer> [move] </answer>")
     return "\n".join(lines)
