@@ -158,10 +158,13 @@ class AgentLoop:
     # ------------------------------------------------------------------------------------------------------------
     def run(self, seeds: list[int], group_size: int, *, temperature: float = 1.0, top_p: float = 1.0,
             top_k: int = 0, seed: int = 0, max_turns: int | None = None, frames_for: int = 0,
-            split: str | None = None) -> list[Episode]:
+            split: str | None = None, episode_streams: bool = False) -> list[Episode]:
         """Play ``len(seeds) * group_size`` episodes to the end; ``temperature=0`` is greedy decoding.
 
-        ``frames_for``: keep rendered frames of the first N episodes (GIF logs).
+        ``frames_for``: keep rendered frames of the first N episodes (GIF logs). ``episode_streams``: every episode
+        samples from its own random stream (``SamplingParams.row_seeds`` from ``seed``, the slot and the turn), so an
+        episode's outcome depends on its level and its stream only — two policies evaluated with the same ``seed``
+        are compared episode by episode, whatever else is in the batch.
         """
         turns = max_turns or self.cfg.max_turns
         split = split or self.split_name
@@ -191,9 +194,12 @@ class AgentLoop:
                     shown.append(shown_prompt.text)
                 if not slots:
                     break
+                row_seeds = (tuple((seed * 1_000_003 + i) * 1_009 + turn for i in slots) if episode_streams
+                             else None)
                 params = SamplingParams(n=1, max_new_tokens=self.spec.max_new_tokens, temperature=temperature,
                                         top_p=top_p, top_k=top_k, seed=seed * 1_000_003 + turn,
-                                        vocab_subset=self.spec.vocab_subset, allow_stop=self.spec.allow_stop)
+                                        vocab_subset=self.spec.vocab_subset, allow_stop=self.spec.allow_stop,
+                                        row_seeds=row_seeds)
                 rollouts = self.engine.generate(prompts, params)
                 chunks: list[list[Any] | None] = [None] * n
                 actions = {}

@@ -10,6 +10,11 @@ the B×T×V ``output_scores`` tensor. Runs are reproducible for a given ``params
 added unless ``params.allow_stop`` is false, in which case exactly ``max_new_tokens`` tokens are generated). The
 mask is applied before temperature / top-k / top-p, so the recorded log-probs are those of the restricted
 distribution the trainer scores with ``head_logprobs(..., vocab_subset=...)``.
+
+``params.row_seeds`` (one per prompt) gives every completion its own random stream: the token is the argmax of the
+processed logits plus Gumbel noise drawn from a generator seeded by the row's seed (the Gumbel-max trick samples
+exactly from the same softmax). A completion then depends only on its prompt and its seed, not on the batch it was
+generated in or on the other rows — evaluations of two policies on the same seeds are paired episode by episode.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class SamplingParams:
     seed: int = 0
     vocab_subset: tuple[int, ...] | None = None  # sample only these ids (plus the stop tokens if allow_stop)
     allow_stop: bool = True  # False: no stop token can be sampled; every completion has max_new_tokens tokens
+    row_seeds: tuple[int, ...] | None = None  # one per prompt: per-completion random streams (module docstring)
 
 
 @dataclass
@@ -102,6 +108,20 @@ class _AllowedTokens:
         return scores.masked_fill(self._mask, float("-inf"))
 
 
+class _GumbelRows:
+    """Logits processor placed after the recorder: adds per-row Gumbel(0, 1) noise from per-row generators, so that
+    the argmax is a sample of ``softmax(scores)`` driven by that row's stream alone (Gumbel-max trick)."""
+
+    def __init__(self, seeds: list[int]) -> None:
+        self.generators = [torch.Generator().manual_seed(int(s) % (2**63)) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        width = scores.shape[-1]
+        uniform = torch.stack([torch.rand(width, generator=g, dtype=torch.float64) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-300)))
+        return scores.float() + gumbel.to(device=scores.device, dtype=torch.float32)
+
+
 class HFGenerateEngine:
     """Batched sampling with ``model.generate``; ``model_fn`` returns the current (unwrapped) model."""
 
@@ -135,6 +155,9 @@ class HFGenerateEngine:
         device = next(model.parameters()).device
         stop_ids = set(self.adapter.stop_token_ids) if params.allow_stop else set()
         expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(params.n)]
+        per_row = params.row_seeds is not None and params.temperature > 0
+        if params.row_seeds is not None and len(params.row_seeds) != len(prompts):
+            raise ValueError(f"row_seeds has {len(params.row_seeds)} seeds for {len(prompts)} prompts")
         rollouts: list[Rollout] = []
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(params.seed)
@@ -143,10 +166,15 @@ class HFGenerateEngine:
                 chunk = expanded[start:start + self.batch_size]
                 batch = self.adapter.collate([p for _, p in chunk], padding_side="left").to(device)
                 recorder = _SamplerLogprobRecorder()
+                processors = self._processors(params, recorder)
+                if per_row:  # row r of the chunk is copy k of prompt i: its own stream
+                    copies = [start + r - i * params.n for r, (i, _) in enumerate(chunk)]
+                    processors.append(_GumbelRows([params.row_seeds[i] * 1_000_003 + k  # type: ignore[index]
+                                                   for (i, _), k in zip(chunk, copies)]))
                 kwargs: dict[str, Any] = dict(
-                    max_new_tokens=params.max_new_tokens, do_sample=params.temperature > 0, temperature=1.0,
-                    top_p=1.0, top_k=0, eos_token_id=sorted(stop_ids) or None, pad_token_id=self.adapter.pad_token_id,
-                    logits_processor=LogitsProcessorList(self._processors(params, recorder)),
+                    max_new_tokens=params.max_new_tokens, do_sample=params.temperature > 0 and not per_row,
+                    temperature=1.0, top_p=1.0, top_k=0, eos_token_id=sorted(stop_ids) or None,
+                    pad_token_id=self.adapter.pad_token_id, logits_processor=LogitsProcessorList(processors),
                     return_dict_in_generate=True)
                 if self.adapter.suppressed_token_ids:
                     kwargs["suppress_tokens"] = self.adapter.suppressed_token_ids

@@ -2,8 +2,9 @@
 
 :func:`evaluate_episodes` plays ``env.eval_episodes`` levels of ``env.eval_split`` (disjoint from training),
 ``env.eval_samples`` episodes each, greedily (``env.eval_temperature = 0``, the default) or sampled with a fixed
-sampling seed — so two evaluations of different weights face the same levels and the same random numbers, and
-their difference measures the policy, not the draw. Used by the ``env`` producer's periodic evaluation and by
+sampling seed, each episode from its own random stream (``AgentLoop.run(episode_streams=True)``) — so two
+evaluations of different weights face the same levels and the same random numbers episode by episode, and their
+difference measures the policy, not the draw. Used by the ``env`` producer's periodic evaluation and by
 tests and scripts (:func:`evaluate_model`).
 """
 
@@ -25,7 +26,8 @@ def evaluate_episodes(loop: AgentLoop, max_levels: int | None = None,
     if not seeds:
         return {}, []
     episodes = loop.run(seeds, cfg.eval_samples, temperature=cfg.eval_temperature, seed=EVAL_SAMPLING_SEED,
-                        max_turns=cfg.eval_max_turns or None, split=cfg.eval_split, frames_for=cfg.log_media)
+                        max_turns=cfg.eval_max_turns or None, split=cfg.eval_split, frames_for=cfg.log_media,
+                        episode_streams=True)
     return episode_metrics(episodes, prefix, cfg.episode_reward), episodes
 
 

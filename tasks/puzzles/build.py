@@ -59,6 +59,7 @@ class BuildConfig:
     target: int = 24
     force_face_card: bool | None = None
     card_width: int = 120
+    prompt_style: str = "ragen"
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -70,6 +71,10 @@ class BuildConfig:
         bad = [a for a in self.axes if a not in AXES]
         if bad:
             raise ValueError(f"prompt diversity axes {bad}; expected some of {AXES}")
+        if self.prompt_style not in sokoban_task.PROMPT_STYLES:
+            raise ValueError(f"prompt_style={self.prompt_style!r}; expected one of {sokoban_task.PROMPT_STYLES}")
+        if self.world != "sokoban" and self.prompt_style != "ragen":
+            raise ValueError(f"prompt_style={self.prompt_style!r} exists for sokoban only (world {self.world!r})")
         check_out_dir(self.out, self.world)
 
 
@@ -126,7 +131,8 @@ def build_sokoban(cfg: BuildConfig) -> dict[str, Any]:
                 variant = sample_variant(random.Random(variant_key(cfg.split, cfg.seed, index, step)), cfg.axes,
                                          cfg.families, cfg.pin)
                 text_obs = render_text(state.codes(), variant.symbols)
-                prompt = sokoban_task.build_prompt(state, variant, cfg.format, cfg.modality, text_obs)
+                prompt = sokoban_task.build_prompt(state, variant, cfg.format, cfg.modality, text_obs,
+                                                   cfg.prompt_style)
                 remaining = Solution(plan.actions[step:], (), 0)
                 if cfg.format == "plan":
                     target = sokoban_task.plan_target(list(plan.actions), variant)
@@ -140,13 +146,14 @@ def build_sokoban(cfg: BuildConfig) -> dict[str, Any]:
                         target = sokoban_task.cot_target(state, remaining, variant)
                     answer = sokoban_task.make_answer(state, variant, cfg.format, len(remaining.actions), first)
                 image = render_image(state.codes(), cfg.cell_px) if cfg.modality != "text" else None
-                meta = _meta(cfg, suite=suite, dim=list(dim), num_boxes=boxes, level_seed=level_seed,
+                meta = _meta(cfg, suite=suite, prompt_style=cfg.prompt_style, dim=list(dim), num_boxes=boxes,
+                             level_seed=level_seed,
                              level_id=level.content_hash(), step=step, optimal_len=len(plan.actions),
                              variant=variant.describe())
                 writer.add(f"sokoban-{cfg.split}-{writer.count:06d}", prompt, target, answer, meta, image)
         info = {"rows": writer.count, "levels": levels, "images": writer.images, "file": writer.path.name,
                 "suite": suite, "format": cfg.format, "seed": cfg.seed, "axes": list(cfg.axes),
-                "families": cfg.families, "pin": cfg.pin, "modality": cfg.modality}
+                "families": cfg.families, "pin": cfg.pin, "modality": cfg.modality, "prompt_style": cfg.prompt_style}
     write_manifest(cfg.out, cfg.world, cfg.split, info)
     return info
 

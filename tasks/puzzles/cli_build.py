@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=int, default=24, help="general-points target number")
     parser.add_argument("--force-face-card", action="store_true", default=None,
                         help="general-points: every hand holds a J, Q or K")
+    parser.add_argument("--prompt-style", default="ragen", choices=("ragen", "compact"),
+                        help="sokoban prompt family: ragen (the papers' prompt) or compact (board + object listing, "
+                             "learnable by tiny models; docs/puzzles.md)")
     parser.add_argument("--size", type=int, default=None, help="vgrp grid size")
     parser.add_argument("--difficulty", default=None, help="vgrp difficulty (easy|medium|hard)")
 
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                           modality=args.modality, axes=parse_axes(args.prompt_diversity), families=args.families,
                           pin=pin, suite=args.suite, dim=tuple(args.dim) if args.dim else None,
                           num_boxes=args.num_boxes, cell_px=args.cell_px, num_cards=args.num_cards,
-                          target=args.target, force_face_card=args.force_face_card)
+                          target=args.target, force_face_card=args.force_face_card, prompt_style=args.prompt_style)
         info = build_sokoban(cfg) if world == "sokoban" else build_general_points(cfg)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         print(f"mmsft data build: error: {exc}", file=sys.stderr)

@@ -17,13 +17,16 @@ tolerant parser cannot read is passed to the env as is (it scores as an illegal 
 
 ``task_args`` — sokoban: ``dim`` [H, W] (default [6, 6]), ``num_boxes`` (1), ``max_actions_per_turn`` (1 in
 multi-turn mode, 64 in single-turn mode), ``format_penalty`` (−0.1), ``reward`` (gym_sokoban), ``max_steps`` (env step
-limit, default 100); general_points: ``num_cards`` (4), ``target`` (24), ``face_values`` (face10),
+limit, default 100), ``prompt_style`` (ragen | compact, :data:`tasks.puzzles.sokoban_task.PROMPT_STYLES`),
+``prompt_diversity`` (none | all | actions,symbols: a prompt variant per level, drawn from the level seed),
+``families`` (train | heldout | fake), ``action_family`` / ``symbol_family`` (pin one family, e.g. emoji); general_points: ``num_cards`` (4), ``target`` (24), ``face_values`` (face10),
 ``force_face_card`` (false), ``format`` (plan | cot), ``card_width`` (120).
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ from envs.sokoban.vector import SokobanVecEnv
 from mmsft.rollout.envs import BatchedEnv, GymBatch, SokobanBatch
 from mmsft.rollout.tasks import ENV_TASKS, EnvTask, GeneratedTurn, TurnAction, TurnPrompt
 from tasks.puzzles import gp_task, sokoban_task
-from tasks.puzzles.diversity import Variant
+from tasks.puzzles.diversity import Variant, parse_axes, sample_variant
 from tasks.puzzles.parsing import parse_actions, parse_gp_answer
 from tasks.puzzles.seeds import example_seed
 
@@ -57,7 +60,9 @@ class SokobanTask(EnvTask):
         super().__init__(cfg, adapter)
         multi = cfg.mode == "multi_turn"
         args = _take(cfg.task_args, {"dim": [6, 6], "num_boxes": 1, "max_actions_per_turn": 1 if multi else 64,
-                                     "format_penalty": -0.1, "reward": "gym_sokoban", "max_steps": 100}, self.name)
+                                     "format_penalty": -0.1, "reward": "gym_sokoban", "max_steps": 100,
+                                     "prompt_style": "ragen", "prompt_diversity": "none", "families": "train",
+                                     "action_family": None, "symbol_family": None}, self.name)
         self.dim = tuple(int(x) for x in args["dim"])
         self.num_boxes = int(args["num_boxes"])
         self.max_actions = int(args["max_actions_per_turn"])
@@ -65,7 +70,17 @@ class SokobanTask(EnvTask):
             raise ValueError(f"env.task_args.max_actions_per_turn={self.max_actions}: expected >= 1")
         self.format_penalty = float(args["format_penalty"])
         self.reward, self.max_steps = args["reward"], int(args["max_steps"])
-        self.variant = Variant()
+        if args["prompt_style"] not in sokoban_task.PROMPT_STYLES:
+            raise ValueError(f"env.task_args.prompt_style={args['prompt_style']!r}; expected one of "
+                             f"{sokoban_task.PROMPT_STYLES}")
+        self.style = args["prompt_style"]
+        self.axes = parse_axes(str(args["prompt_diversity"]))
+        self.families = str(args["families"])
+        self.pin = {axis: str(value) for axis, value in (("actions", args["action_family"]),
+                                                         ("symbols", args["symbol_family"])) if value is not None}
+        # fail at start-up on a bad family / pin, not in the first episode
+        self.variant = sample_variant(random.Random(0), self.axes, self.families, self.pin)
+        self._variants: list[Variant] = []
         self.fmt = "step" if multi and self.max_actions == 1 else "plan"
         self.modality = cfg.observation
 
@@ -76,26 +91,37 @@ class SokobanTask(EnvTask):
     def level_seed(self, split: str, index: int) -> int:
         return example_seed(split, self.cfg.seed, index)
 
+    def begin_episodes(self, env: BatchedEnv, observations: list[dict[str, Any]], infos: list[dict[str, Any]]) -> None:
+        """One prompt variant per slot, a pure function of the level seed (a GRPO group shares it)."""
+        seeds = env.vec.level_seeds  # type: ignore[attr-defined]
+        self._variants = [self.variant if not self.axes else
+                          sample_variant(random.Random(f"env-variant:{seed}"), self.axes, self.families, self.pin)
+                          for seed in seeds]
+
+    def _slot_variant(self, slot: int) -> Variant:
+        return self._variants[slot] if slot < len(self._variants) else self.variant
+
     def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],
                 turn: int) -> TurnPrompt:
         vec = env.vec  # type: ignore[attr-defined]
         start = vec.levels[slot]
         state = Level(start.height, start.width, start.walls, start.targets,
                       mask_of(np.flatnonzero(vec.boxes[slot]).tolist()), int(vec.player[slot]))
+        variant = self._slot_variant(slot)
         text_obs = None
         if self.modality != "image":
-            text_obs = render_text(vec.codes()[slot], self.variant.symbols)
-        prompt = sokoban_task.build_prompt(state, self.variant, self.fmt, self.modality, text_obs)
+            text_obs = render_text(vec.codes()[slot], variant.symbols)
+        prompt = sokoban_task.build_prompt(state, variant, self.fmt, self.modality, text_obs, self.style)
         if self.cfg.mode == "multi_turn" and self.max_actions > 1:
             prompt += f"\nYou may give at most {self.max_actions} actions this turn; you will see the new state."
         images = [observation["image"]] if self.modality != "text" else []
         return TurnPrompt(prompt, images)
 
     def act(self, slot: int, output: GeneratedTurn, info: dict[str, Any]) -> TurnAction:
-        parsed = parse_actions(output.text, self.variant.actions_verify, self.max_actions)
+        names = self._slot_variant(slot).actions_verify
+        parsed = parse_actions(output.text, names, self.max_actions)
         if not parsed.ok:
             return TurnAction([], parsed.outcome, self.format_penalty, summary=parsed.detail or None)
-        names = self.variant.actions_verify
         return TurnAction(list(parsed.value), summary=[names[a] for a in parsed.value])
 
     def frames(self, env: BatchedEnv, observations: list) -> list:

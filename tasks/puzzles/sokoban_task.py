@@ -23,9 +23,13 @@ from envs.sokoban.solver import Solution
 from envs.verdict import Verdict
 from tasks.puzzles.diversity import BASE_ACTIONS, Variant
 from tasks.puzzles.parsing import ParseResult, parse_actions
+from tasks.puzzles.sokoban_compact import compact_prompt
 
 FORMATS = ("step", "plan", "cot")
 MODALITIES = ("text", "image", "both")
+#: Prompt families: ``ragen`` (the papers' prompt, the default) and ``compact`` (:mod:`tasks.puzzles.sokoban_compact`:
+#: board plus an object listing, short enough for the tiny offline models to learn the board -> move mapping).
+PROMPT_STYLES = ("ragen", "compact")
 _LEGEND_NAMES = ("Wall", "Floor", "Target", "Box on Target", "Box", "You", "You on Target")
 _IMAGE_LEGEND = ("The image shows the board from above: brick tiles are walls, dark tiles are floor, a red diamond "
                  "outline is a target, a yellow crate with an X is a box, a green crate is a box on a target, and "
@@ -40,12 +44,18 @@ def _cells(mask: int, width: int) -> str:
     return ", ".join(_coord(c, width) for c in bits(mask)) or "none"
 
 
-def build_prompt(state: Level, variant: Variant, fmt: str, modality: str, text_obs: str | None) -> str:
-    """The user prompt for one state; ``text_obs`` is the symbol grid (required unless modality is image)."""
+def build_prompt(state: Level, variant: Variant, fmt: str, modality: str, text_obs: str | None,
+                 style: str = "ragen") -> str:
+    """The user prompt for one state; ``text_obs`` is the symbol grid (required unless modality is image);
+    ``style`` is a prompt family of :data:`PROMPT_STYLES`."""
     if fmt not in FORMATS:
         raise ValueError(f"format={fmt!r}; expected one of {FORMATS}")
     if modality not in MODALITIES:
         raise ValueError(f"modality={modality!r}; expected one of {MODALITIES}")
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"prompt style={style!r}; expected one of {PROMPT_STYLES}")
+    if style == "compact":
+        return compact_prompt(state, variant, fmt, modality, text_obs, _IMAGE_LEGEND)
     names = variant.actions_shown
     lines = ["You are a Sokoban solver.", "", "Sokoban Quick Guide", "Goal: Push all boxes onto targets.", ""]
     if modality in ("text", "both"):
