@@ -175,6 +175,10 @@ class EvalConfig:
     max_new_tokens: int = _f(16, "Generation cap for evaluation.", ge=1)
     max_samples: int = _f(0, "Evaluate at most N samples (0: all).", ge=0)
     match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
+    evaluator: str = _f("generation_accuracy", "Evaluator `mmsft eval` runs (mmsft.eval.evaluators.EVALUATORS, e.g. "
+                                               "calibration, diversity) on data.eval_path.")
+    evaluator_args: dict = _f({}, "Arguments of a non-default eval.evaluator (its args dataclass; path is "
+                                  "data.eval_path).")
 
 
 def _stage_choices() -> tuple[str, ...]:

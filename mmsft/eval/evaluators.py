@@ -12,7 +12,8 @@ at registration, plus any others::
 ``args`` lets a pipeline reject a bad key before any stage trains (unknown keys fail with "did you mean").
 An evaluator is named by its registered name or ``package.module:function``. Built in: ``generation_accuracy``
 (greedy answers compared with ``answer``) and ``reward_mean`` (generations scored by named rewards). Task packages
-register more (``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
+register more; ``mmsft.eval.metrics.evaluators`` adds ``calibration`` and ``diversity``
+(task packages: ``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
 """
 
 from __future__ import annotations
@@ -281,3 +282,7 @@ def reward_mean(model_dir: Path, spec: dict[str, Any], ctx: EvalContext) -> dict
                 [{"id": s.id, "completion": t, "reward": r} for s, t, r in zip(samples, texts, result.total)])
     means = result.means()
     return {"reward_mean": means.pop("reward/total"), **means}
+
+
+# calibration (ECE, self-ensembling, reliability diagram) and diversity (distinct-n, EAD, embedding cosine)
+from mmsft.eval.metrics import evaluators as _metric_evaluators  # noqa: E402,F401  (registers them)
