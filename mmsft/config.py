@@ -73,6 +73,10 @@ class DataConfig:
                                 "own folder (a saved dataset's folder) is always allowed.")
     allow_any_media_path: bool = _f(False, "Open media paths anywhere (absolute, ../, file://, symlinks out of the "
                                            "data root); off: such paths are an error naming the row.")
+    selector: str = _f("", "Data selector of the sft stage (mmsft.data.selectors.SELECTORS: s3ft, grape, stat, "
+                           "branching_filter, random — offline; uds, q_tuning — online) or 'package.module:function'; "
+                           "decisions go to metrics.jsonl (select/*) and <run>/selection/. See docs/data_selection.md.")
+    selector_args: dict = _f({}, "The selector's own arguments (its args dataclass).")
 
 
 def _kl_choices() -> tuple[str, ...]:
@@ -313,6 +317,10 @@ def validate_components(config: RunConfig) -> None:
         from mmsft.train.stage import producer_entry
 
         build_args(producer_entry(config.stage), config.stage_args, "stage_args")
+        if config.data.selector:
+            from mmsft.data.selectors import SELECTORS
+
+            build_args(SELECTORS.get(config.data.selector), config.data.selector_args, "data.selector_args")
         for name in reward_names(config):
             get_reward(name)
     except RegistryError as exc:
