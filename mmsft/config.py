@@ -46,6 +46,11 @@ class LoraConfig:
     alpha: int = _f(32, "LoRA alpha.", ge=1)
     dropout: float = _f(0.0, "LoRA dropout.", ge=0, lt=1)
     target_modules: str = _f("all-linear", "Comma-separated module names, or all-linear.")
+    method: str = _f("lora", "PEFT method (with enabled: true): lora, or any method peft registers (ia3, loha, lokr, "
+                             "oft, boft, vera, adalora, ...) plus mmsft's loramoe, ssf, sparse (LT-SFT / SpIEL). See "
+                             "docs/peft.md.")
+    method_args: dict = _f({}, "The method's own peft config fields (e.g. {use_dora: true} for lora, {num_experts: 8} "
+                               "for loramoe, {density: 0.01, mask_path: ...} for sparse).")
 
 
 @dataclass
@@ -317,6 +322,14 @@ def validate_components(config: RunConfig) -> None:
         from mmsft.train.stage import producer_entry
 
         build_args(producer_entry(config.stage), config.stage_args, "stage_args")
+        if config.lora.enabled and (config.lora.method != "lora" or config.lora.method_args):
+            from mmsft.peft_methods import build_peft_config
+
+            c = config.lora
+            try:
+                build_peft_config(c.method, dict(c.method_args), c.r, c.alpha, c.dropout, c.target_modules)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ConfigError(f"config key 'lora.method' / 'lora.method_args': {str(exc).strip(chr(39))}") from None
         if config.data.selector:
             from mmsft.data.selectors import SELECTORS
 

@@ -145,6 +145,9 @@ class SFTProducer:
         batches = []
         for chunk in chunks:
             batch = self._with_weights(self.adapter.collate([e for _, e in chunk]), [e for _, e in chunk])
+            task_types = [self.samples[i].meta.get("task_type") for i, _ in chunk]
+            if any(t is not None for t in task_types):  # LoRAMoE's localised balancing (mmsft.train.peft_hooks)
+                batch.fields["task_type"] = self._task_types([i for i, _ in chunk])
             if "ref_score" in self.needed:
                 batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
             if self.scorers is not None:
@@ -156,6 +159,17 @@ class SFTProducer:
             batches.append(batch)
         self.state.steps += 1
         return batches
+
+    def _task_types(self, indices: list[int]) -> torch.Tensor:
+        """``meta.task_type`` per sample (0: world knowledge, 1: downstream task), all present or none."""
+        values = []
+        for index in indices:
+            value = self.samples[index].meta.get("task_type")
+            if value not in (0, 1) or isinstance(value, bool):
+                raise DataError(f"{self.samples[index].where()}: meta.task_type must be 0 (world knowledge) or 1 "
+                                f"(downstream task) when any sample sets it, got {value!r}")
+            values.append(int(value))
+        return torch.tensor(values, dtype=torch.long)
 
     def _ref_scores(self, indices: list[int]) -> torch.Tensor:
         """PoFT's offline reference score r̄ per sample (``meta.ref_score``, see :mod:`mmsft.data.transforms_poft`)."""
