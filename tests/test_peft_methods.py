@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmsft.peft_methods import (LoRAMoEConfig, LoRAMoELayer, SparseConfig, SparseLayer, SSFConfig, SSFLayer,
+from mmsft.peft_methods import (LocFTConfig, LocFTLayer, LoRAMoEConfig, LoRAMoELayer, SparseConfig, SparseLayer, SSFConfig, SSFLayer,
                                 balance_loss, lottery_ticket_masks, save_masks)
 from mmsft.peft_methods.common import tuner_layers
 
@@ -43,6 +43,8 @@ CASES = {
     "ssf": (lambda: SSFConfig(target_modules=["q_proj", "down_proj", "input_layernorm"], task_type="CAUSAL_LM"),
             SSFLayer, ("ssf_scale", "ssf_shift")),
     "sparse": (lambda: SparseConfig(density=0.05, task_type="CAUSAL_LM"), SparseLayer, ("sparse_values",)),
+    "locft": (lambda: LocFTConfig(target_modules=["down_proj"], layers_to_transform=[0], task_type="CAUSAL_LM"),
+              LocFTLayer, ("locft_delta",)),
     "loramoe": (lambda: LoRAMoEConfig(num_experts=4, r=2, lora_dropout=0.0, task_type="CAUSAL_LM"), LoRAMoELayer,
                 ("loramoe_B",)),
 }
@@ -54,6 +56,8 @@ def _expected_trainable(model, method, config):
         base = layer.get_base_layer()
         if method == "ssf":
             total += 2 * layer.width
+        elif method == "locft":
+            total += base.weight.numel()
         elif method == "sparse":
             total += math.ceil(config.density * base.weight.numel())
         else:
@@ -93,7 +97,7 @@ def test_one_step_changes_only_intended_parameters(method, tiny_models):
     model(input_ids=IDS, labels=IDS).loss.backward()
     opt.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
-    prefix = {"ssf": "ssf_", "sparse": "sparse_values", "loramoe": "loramoe_"}[method]
+    prefix = {"ssf": "ssf_", "sparse": "sparse_values", "loramoe": "loramoe_", "locft": "locft_"}[method]
     assert changed and all(prefix in n for n in changed), sorted(changed)[:5]
     adapter = {n for n in before if prefix in n}
     assert changed == adapter  # every adapter tensor moved, nothing else did
@@ -194,3 +198,14 @@ def test_loramoe_balance_loss_golden():
     assert float(masked) == pytest.approx(0.648, rel=1e-6)  # float32 arithmetic  # padding tokens do not count
     with pytest.raises(ValueError, match="task_type"):
         balance_loss(gates, torch.ones(2, 1), torch.tensor([0, 2]), knowledge=1, delta=0.5)
+
+
+def test_locft_edits_one_tensor_and_merges_exactly(tiny_models):
+    model = _peft(tiny_models["text"], CASES["locft"][0]())
+    (name, layer), = tuner_layers(model, LocFTLayer)
+    assert name.endswith("layers.0.mlp.down_proj")
+    _perturb(model, LocFTLayer, ("locft_delta",))
+    out = model(input_ids=IDS).logits
+    assert torch.allclose(model.merge_and_unload()(input_ids=IDS).logits, out, atol=1e-6)
+    with pytest.raises(ValueError, match="target_modules"):
+        LocFTConfig(task_type="CAUSAL_LM")

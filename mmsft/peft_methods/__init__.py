@@ -1,6 +1,7 @@
 """Parameter-efficient and structural fine-tuning methods registered with ``peft`` (custom tuners; see
 :mod:`mmsft.peft_methods.registration`): ``loramoe`` (arXiv 2312.09979), ``ssf`` (arXiv 2210.08823), ``sparse``
-(LT-SFT, arXiv 2110.07560, and SpIEL, arXiv 2401.16405), plus every method peft ships (``lora`` with DoRA / rsLoRA /
+(LT-SFT, arXiv 2110.07560, and SpIEL, arXiv 2401.16405), ``locft`` (LocFT-BF's localised full-rank edit,
+arXiv 2509.22072), plus every method peft ships (``lora`` with DoRA / rsLoRA /
 PiSSA options, ``ia3``, ``loha``, ``lokr``, ``oft``, ``boft``, ``vera``, ``adalora``, ...), selected with
 ``lora.enabled: true`` + ``lora.method`` + ``lora.method_args``. See docs/peft.md.
 """
@@ -11,18 +12,19 @@ import dataclasses
 import difflib
 from typing import Any
 
-from mmsft.peft_methods import loramoe, sparse, ssf  # noqa: F401  (register the tuners with peft)
+from mmsft.peft_methods import locft, loramoe, sparse, ssf  # noqa: F401  (register the tuners with peft)
+from mmsft.peft_methods.locft import LocFTConfig, LocFTLayer, LocFTModel
 from mmsft.peft_methods.loramoe import LoRAMoEConfig, LoRAMoELayer, LoRAMoEModel, balance_loss
 from mmsft.peft_methods.sparse import (SparseConfig, SparseLayer, SparseModel, lottery_ticket_masks, save_masks,
                                        spiel_reselect)
 from mmsft.peft_methods.ssf import SSFConfig, SSFLayer, SSFModel
 
-OURS = ("loramoe", "ssf", "sparse")
+OURS = ("locft", "loramoe", "ssf", "sparse")
 _BASE_FIELDS = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping"}
 
-__all__ = ["LoRAMoEConfig", "LoRAMoELayer", "LoRAMoEModel", "SSFConfig", "SSFLayer", "SSFModel", "SparseConfig",
-           "SparseLayer", "SparseModel", "balance_loss", "build_peft_config", "config_class", "lottery_ticket_masks",
-           "method_names", "save_masks", "spiel_reselect"]
+__all__ = ["LoRAMoEConfig", "LoRAMoELayer", "LoRAMoEModel", "LocFTConfig", "LocFTLayer", "LocFTModel", "SSFConfig",
+           "SSFLayer", "SSFModel", "SparseConfig", "SparseLayer", "SparseModel", "balance_loss", "build_peft_config",
+           "config_class", "lottery_ticket_masks", "method_names", "save_masks", "spiel_reselect"]
 
 
 def method_names() -> list[str]:
@@ -47,7 +49,7 @@ def build_peft_config(method: str, args: dict[str, Any], r: int = 16, alpha: int
                       target_modules: str = "all-linear") -> Any:
     """The peft config of ``method`` with ``args`` (its own config fields). ``lora`` takes ``r``, ``alpha``,
     ``dropout`` and ``target_modules`` from the ``lora.*`` keys; other methods take ``target_modules`` from them unless
-    ``args`` sets it (LoRAMoE defaults to the FFN projections). Unknown arguments fail naming the nearest field."""
+    ``args`` sets it (LoRAMoE defaults to the FFN projections; LocFT requires its own ``target_modules``). Unknown arguments fail naming the nearest field."""
     cls = config_class(method)
     fields = {f.name for f in dataclasses.fields(cls)} - _BASE_FIELDS
     for name in args:
@@ -61,7 +63,7 @@ def build_peft_config(method: str, args: dict[str, Any], r: int = 16, alpha: int
     values: dict[str, Any] = {}
     if method == "lora":
         values = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout}
-    if "target_modules" in fields and method != "loramoe":
+    if "target_modules" in fields and method not in ("loramoe", "locft"):  # these name their own targets
         values["target_modules"] = targets
     values.update(args)
     return cls(task_type="CAUSAL_LM", **values)
