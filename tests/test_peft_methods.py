@@ -209,3 +209,55 @@ def test_locft_edits_one_tensor_and_merges_exactly(tiny_models):
     assert torch.allclose(model.merge_and_unload()(input_ids=IDS).logits, out, atol=1e-6)
     with pytest.raises(ValueError, match="target_modules"):
         LocFTConfig(task_type="CAUSAL_LM")
+
+
+def test_roste_fake_quant_and_hadamard_golden():
+    from mmsft.peft_methods import fake_quant, hadamard
+
+    t = torch.tensor([[0.7, -0.2, 0.05]], requires_grad=True)
+    # 3 bits: qmax 3, scale .7/3 → round([3, −.857, .214]) = [3, −1, 0] → [.7, −.2333, 0]
+    q = fake_quant(t, 3)
+    assert q.detach().tolist()[0] == pytest.approx([0.7, -0.7 / 3, 0.0])
+    q.sum().backward()
+    assert t.grad.tolist() == [[1.0, 1.0, 1.0]]  # straight-through
+    assert torch.equal(fake_quant(t, 0), t)
+    for n in (8, 12, 7):  # power of two, block-diagonal (4), odd (1×1 blocks)
+        r = hadamard(n, seed=1)
+        assert torch.allclose(r @ r.T, torch.eye(n), atol=1e-6)
+    # an outlier column quantises with less error after rotation
+    from mmsft.peft_methods.roste import quant_error
+
+    # (per-row scales: an outlier of 50 among N(0, 1) entries zeroes the rest; rotated, it is spread over 16 entries)
+    w = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    w[:, 3] = 50.0
+    assert quant_error(w @ hadamard(16), 4) < 0.5 * quant_error(w, 4)
+
+
+def test_roste_save_load_step_and_merge(tiny_models, tmp_path):
+    from peft import PeftModel
+
+    from mmsft.peft_methods import RoSTEConfig, RoSTELayer
+
+    config = RoSTEConfig(target_modules=["q_proj", "down_proj"], bits_w=4, bits_a=8, task_type="CAUSAL_LM")
+    model = _peft(tiny_models["text"], config)
+    layers = tuner_layers(model, RoSTELayer)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == sum(
+        l.get_base_layer().weight.numel() for _, l in layers)
+    model.train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model(input_ids=IDS, labels=IDS).loss.backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed == {n for n in before if "roste_delta" in n}
+    model.eval()
+    out = model(input_ids=IDS).logits
+    model.save_pretrained(tmp_path / "r")
+    loaded = PeftModel.from_pretrained(_base(tiny_models["text"]), tmp_path / "r").eval()
+    assert torch.equal(out, loaded(input_ids=IDS).logits)
+    with pytest.raises(ValueError, match="activations"):
+        loaded.merge_and_unload()
+    weights_only = _peft(tiny_models["text"], RoSTEConfig(target_modules=["q_proj"], bits_a=0, rotate="always",
+                                                          task_type="CAUSAL_LM"))
+    out = weights_only(input_ids=IDS).logits
+    assert torch.allclose(weights_only.merge_and_unload()(input_ids=IDS).logits, out, atol=1e-5)

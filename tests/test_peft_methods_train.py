@@ -75,3 +75,18 @@ def test_peft_config_errors():
         load_config(None, ["lora.enabled=true", "lora.method=sparse", "lora.method_args={densty: 0.1}"])
     with pytest.raises(ConfigError, match="density must be in"):
         load_config(None, ["lora.enabled=true", "lora.method=sparse", "lora.method_args={density: 2}"])
+
+
+def test_roste_and_locft_by_name(tiny_models, text_dataset, tmp_path):
+    run = tmp_path / "roste"
+    cfg = _config(tiny_models["text"], text_dataset, run, "train.max_steps=2", "lora.enabled=true",
+                  "lora.method=roste", "lora.method_args={target_modules: [q_proj], reselect_every: 1}")
+    Trainer(cfg).train()
+    assert all(0.0 <= r["roste/rotated_fraction"] <= 1.0 for r in _metrics(run) if "roste/rotated_fraction" in r)
+    assert sum("roste/rotated_fraction" in r for r in _metrics(run)) == 2
+    with pytest.raises(ConfigError, match="target_modules"):
+        load_config(None, ["lora.enabled=true", "lora.method=locft"])
+    run = tmp_path / "locft"
+    Trainer(_config(tiny_models["text"], text_dataset, run, "lora.enabled=true", "lora.method=locft",
+                    "lora.method_args={target_modules: [down_proj], layers_to_transform: [1]}")).train()
+    assert json.loads((run / "final" / "adapter_config.json").read_text())["peft_type"] == "LOCFT"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.data_selection.study import METHODS, StudyConfig, markdown, run_study, verdict
-from tasks.data_selection.world import FILLERS, SKILLS, build
+from tasks.data_selection.world import FILLERS, SKILLS, answer_word, build, s3ft_judge
 
 
 def _rows(path):
@@ -27,8 +27,19 @@ def test_world_splits_are_deterministic_and_disjoint(tmp_path):
     assert 0.15 < len(noisy) / len(train) < 0.45  # 30 % noise, 288 rows
     for r in train:
         skill = r["meta"]["skills"][0]
-        assert len(r["meta"]["candidates"]) == 2 and r["answer"] in SKILLS[skill].values()
+        assert len(r["meta"]["candidates"]) == 2 and answer_word(r["answer"]) in SKILLS[skill].values()
     assert not any(r["meta"]["noisy"] for r in _rows(build(tmp_path / "c", seed=3, noise=0.0)["train"]))
+
+
+def test_answer_word_and_judge():
+    from mmsft.data.schema import sample_from_dict
+
+    assert answer_word("It is Blue, I think.") == "blue" and answer_word("nothing here") is None
+    assert answer_word("none done") is None  # whole words only: "one" is not inside "none"
+    gold = sample_from_dict({"id": "x", "messages": [{"role": "user", "content": "q"},
+                                                     {"role": "assistant", "content": "The answer is red."}]}, "m")
+    assert s3ft_judge(gold, "red") and not s3ft_judge(gold, "blue, not red")
+    assert answer_word("z" * 1_000_000) is None  # hostile length: bounded
 
 
 def test_verdict_rule():

@@ -1,8 +1,8 @@
 """Parameter-efficient and structural fine-tuning methods registered with ``peft`` (custom tuners; see
 :mod:`mmsft.peft_methods.registration`): ``loramoe`` (arXiv 2312.09979), ``ssf`` (arXiv 2210.08823), ``sparse``
 (LT-SFT, arXiv 2110.07560, and SpIEL, arXiv 2401.16405), ``locft`` (LocFT-BF's localised full-rank edit,
-arXiv 2509.22072), plus every method peft ships (``lora`` with DoRA / rsLoRA /
-PiSSA options, ``ia3``, ``loha``, ``lokr``, ``oft``, ``boft``, ``vera``, ``adalora``, ...), selected with
+arXiv 2509.22072), ``roste`` (quantisation-aware SFT with rotations, arXiv 2502.09003), plus every method peft
+ships (``lora`` with DoRA / rsLoRA / PiSSA options, ``ia3``, ``loha``, ``lokr``, ``oft``, ``boft``, ``vera``, ``adalora``, ...), selected with
 ``lora.enabled: true`` + ``lora.method`` + ``lora.method_args``. See docs/peft.md.
 """
 
@@ -12,19 +12,21 @@ import dataclasses
 import difflib
 from typing import Any
 
-from mmsft.peft_methods import locft, loramoe, sparse, ssf  # noqa: F401  (register the tuners with peft)
+from mmsft.peft_methods import locft, loramoe, roste, sparse, ssf  # noqa: F401  (register the tuners with peft)
 from mmsft.peft_methods.locft import LocFTConfig, LocFTLayer, LocFTModel
 from mmsft.peft_methods.loramoe import LoRAMoEConfig, LoRAMoELayer, LoRAMoEModel, balance_loss
+from mmsft.peft_methods.roste import RoSTEConfig, RoSTELayer, RoSTEModel, fake_quant, hadamard
 from mmsft.peft_methods.sparse import (SparseConfig, SparseLayer, SparseModel, lottery_ticket_masks, save_masks,
                                        spiel_reselect)
 from mmsft.peft_methods.ssf import SSFConfig, SSFLayer, SSFModel
 
-OURS = ("locft", "loramoe", "ssf", "sparse")
+OURS = ("locft", "loramoe", "roste", "ssf", "sparse")
 _BASE_FIELDS = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping"}
 
-__all__ = ["LoRAMoEConfig", "LoRAMoELayer", "LoRAMoEModel", "LocFTConfig", "LocFTLayer", "LocFTModel", "SSFConfig",
-           "SSFLayer", "SSFModel", "SparseConfig", "SparseLayer", "SparseModel", "balance_loss", "build_peft_config",
-           "config_class", "lottery_ticket_masks", "method_names", "save_masks", "spiel_reselect"]
+__all__ = ["LoRAMoEConfig", "LoRAMoELayer", "LoRAMoEModel", "LocFTConfig", "LocFTLayer", "LocFTModel", "RoSTEConfig",
+           "RoSTELayer", "RoSTEModel", "SSFConfig", "SSFLayer", "SSFModel", "SparseConfig", "SparseLayer", "SparseModel",
+           "balance_loss", "build_peft_config", "config_class", "fake_quant", "hadamard", "lottery_ticket_masks",
+           "method_names", "save_masks", "spiel_reselect"]
 
 
 def method_names() -> list[str]:

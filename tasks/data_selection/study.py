@@ -25,7 +25,8 @@ from typing import Any
 
 METHODS: dict[str, list[str]] = {
     "random": [],
-    "s3ft": ["data.selector=s3ft", "data.selector_args={judge: answer_exact, max_new_tokens: 4}"],
+    "s3ft": ["data.selector=s3ft", "data.selector_args={judge: 'tasks.data_selection.world:s3ft_judge', "
+             "max_new_tokens: 8}"],
     "grape": ["data.selector=grape"],
     "uds": ["data.selector=uds", "data.selector_args={pool: 4, r1: 16, r2: 8, t_max: 32, alpha: 0.0025}"],
     "q_tuning": ["data.selector=q_tuning", "data.selector_args={pool: 4, sample_ratio: 0.25, token_ratio: 0.5}"],
@@ -65,20 +66,26 @@ def _train(model: str, data: Path, out: Path, steps: int, lr: float, seed: int, 
 
 
 def _accuracy(model_dir: Path, paths: dict[str, Path]) -> dict[str, Any]:
+    """Greedy generations scored by the first known answer word they name (:func:`world.answer_word`); the probe
+    by its normalised exact match."""
     from mmsft.data.loaders import load_dataset
-    from mmsft.eval.generation import evaluate_accuracy
+    from mmsft.eval.generation import generate, is_correct
     from mmsft.models.loading import build_adapter, load_model
+    from tasks.data_selection.world import answer_word
 
     loaded = load_model(str(model_dir))
     adapter = build_adapter(loaded)
     out: dict[str, Any] = {}
     for split in ("id", "probe", "val"):
         samples = load_dataset(str(paths[split]))
-        result = evaluate_accuracy(loaded.model, adapter, samples, batch_size=32, max_new_tokens=4)
-        out[split], out[f"{split}_n"] = result.accuracy, result.total
+        texts = generate(loaded.model, adapter, samples, batch_size=32, max_new_tokens=8)
+        if split == "probe":
+            right = [is_correct(t, s.answer) for s, t in zip(samples, texts)]
+        else:
+            right = [answer_word(t) == s.answer for s, t in zip(samples, texts)]
+        out[split], out[f"{split}_n"] = sum(right) / len(right), len(right)
         if split == "val":
-            out["val_failed_skills"] = [s.meta["skills"] for s, p in zip(samples, result.predictions)
-                                        if not p["correct"]]
+            out["val_failed_skills"] = [s.meta["skills"] for s, ok in zip(samples, right) if not ok]
     return out
 
 

@@ -5,19 +5,23 @@ phrasing, and a probe task the base model knows (for forgetting).
   word → the next one). Four question templates per skill; three are used for training, the fourth is held out:
   the evaluation asks every fact in the held-out phrasing (the ``id`` split — same facts, unseen wording).
 * Training pool: every fact × 3 training templates × 4 filler words = 288 rows. Each row has three independent
-  "annotator" responses, each wrong with probability ``noise`` (a random other answer of the same skill). The row's
+  "annotator" responses, each wrong with probability ``noise`` (a random other answer of the same skill) and in one
+  of three styles ("red", "The answer is red.", "It is red, I think."). The row's
   target is annotator 1's; ``meta.candidates`` holds the other two (GRAPE's candidate pool); ``meta.noisy`` marks a
   wrong target (for reporting only — no selector reads it); ``meta.skills`` = [skill] (STAT).
 * Base model: the probe (8×) and the ``next`` skill with clean labels — so S3FT's own-answer branch has something to
   find, and the base model's failures on a validation split (training phrasing, clean labels) give STAT a
   missing-skill profile concentrated on ``colour`` and ``opposite``.
 * Probe: "Repeat the word {w}." → w; never trained after the base; its accuracy drop is the forgetting.
+* Scoring (:func:`answer_word`): a generation is correct when the first known answer word it names is the truth,
+  whatever the style around it.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 SKILLS: dict[str, dict[str, str]] = {
@@ -37,8 +41,18 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
              "{f} which number follows {x}?"),
 }
 FILLERS = ("please", "now", "quickly", "kindly")
+STYLES = ("{a}", "The answer is {a}.", "It is {a}, I think.")  # annotators' response styles
 PROBE_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "left", "right",
                "up", "down", "yes", "no")
+
+
+def answer_word(text: str) -> str | None:
+    """The known answer word a response names (the first one, in reading order), or None — linear time."""
+    words = set(a for facts in SKILLS.values() for a in facts.values())
+    for word in re.findall(r"[a-z]+", text.lower()[:10_000]):
+        if word in words:
+            return word
+    return None
 
 
 def _row(sample_id: str, question: str, answer: str, **meta: object) -> dict:
@@ -54,9 +68,8 @@ def build(folder: str | Path, seed: int = 0, noise: float = 0.3) -> dict[str, Pa
     train, ident, val, base = [], [], [], []
 
     def annotate(skill: str, truth: str) -> str:
-        if rng.random() >= noise:
-            return truth
-        return rng.choice([a for a in SKILLS[skill].values() if a != truth])
+        answer = truth if rng.random() >= noise else rng.choice([a for a in SKILLS[skill].values() if a != truth])
+        return rng.choice(STYLES).format(a=answer)
 
     for skill, facts in SKILLS.items():
         for x, truth in facts.items():
@@ -65,7 +78,7 @@ def build(folder: str | Path, seed: int = 0, noise: float = 0.3) -> dict[str, Pa
                     question = template.format(x=x, f=f).strip().capitalize()
                     labels = [annotate(skill, truth) for _ in range(3)]
                     train.append(_row(f"tr-{skill}-{x}-{t}-{f}", question, labels[0], skills=[skill],
-                                      candidates=labels[1:], noisy=labels[0] != truth))
+                                      candidates=labels[1:], noisy=answer_word(labels[0]) != truth))
                     if f == FILLERS[0]:
                         val.append(_row(f"val-{skill}-{x}-{t}", question, truth, skills=[skill]))
                     if skill == "next":
@@ -81,3 +94,10 @@ def build(folder: str | Path, seed: int = 0, noise: float = 0.3) -> dict[str, Pa
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         paths[name] = path
     return paths
+
+
+def s3ft_judge(sample: object, text: str) -> bool:
+    """S3FT's judge on this task: the response names the same answer word as the (annotated) gold target."""
+    target = getattr(sample, "target", None)
+    gold = answer_word(target.text) if target is not None else None
+    return gold is not None and answer_word(text) == gold

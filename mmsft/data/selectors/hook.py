@@ -64,17 +64,18 @@ def count_reasons(decisions: Sequence[Decision]) -> dict[str, float]:
     return counts
 
 
-def _key(name: str, args: Any, samples: Sequence[Sample], train_path: str) -> str:
+def _key(name: str, args: Any, samples: Sequence[Sample], train_path: str, context: dict[str, Any]) -> str:
     ids = hashlib.sha256("\n".join(s.id for s in samples).encode()).hexdigest()
     return json.dumps({"selector": name, "args": dataclasses.asdict(args), "train_path": train_path,
-                       "samples": len(samples), "ids": ids}, sort_keys=True, default=str)
+                       "samples": len(samples), "ids": ids, **context}, sort_keys=True, default=str)
 
 
 def run_offline(name: str, args: Any, samples: Sequence[Sample], env: SelectionEnv, out_dir: Path, train_path: str,
-                write: bool = True) -> tuple[list[Sample], dict[str, float]]:
-    """Run (or reuse from ``out_dir``) an offline selector; returns (training samples, counts)."""
+                write: bool = True, context: dict[str, Any] | None = None) -> tuple[list[Sample], dict[str, float]]:
+    """Run (or reuse from ``out_dir``) an offline selector; returns (training samples, counts). Saved decisions are
+    reused when the selector, its arguments, the data (path and ids) and ``context`` (model, seed, max length) match."""
     entry = SELECTORS.get(name)
-    key = _key(name, args, samples, train_path)
+    key = _key(name, args, samples, train_path, context or {})
     report_path, rows_path = out_dir / "report.json", out_dir / "decisions.jsonl"
     decisions = None
     if report_path.is_file() and rows_path.is_file():
@@ -193,7 +194,10 @@ def build_selection(ctx: Any) -> tuple[list[Sample], OnlineRunner | None, dict[s
                        vocab_subset=ctx.vocab_subset, batch_size=cfg.train.micro_batch_size)
     out_dir = Path(ctx.run_dir) / SELECTION_DIR
     if entry.meta["kind"] == "offline":
-        samples, counts = run_offline(name, args, ctx.samples, env, out_dir, cfg.data.train_path, write=ctx.rank == 0)
+        context = {"model": cfg.model.name_or_path, "seed": cfg.train.seed, "max_length": cfg.data.max_length,
+                   "lora": [cfg.lora.enabled, cfg.lora.method]}
+        samples, counts = run_offline(name, args, ctx.samples, env, out_dir, cfg.data.train_path, write=ctx.rank == 0,
+                                      context=context)
         return samples, None, counts
     return list(ctx.samples), OnlineRunner(name, args, entry.fn(args, env), env, out_dir, ctx.world_size,
                                            write=ctx.rank == 0), {}
