@@ -37,6 +37,7 @@ from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, r
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
+from mmsft.train.scorer_state import restore_scorer_states, scorer_states
 from mmsft.train.stage import TRAINER_FIELDS, StageContext, producer_entry
 
 ON_POLICY_FIELDS = frozenset({"old_logp", "advantages"})
@@ -165,6 +166,7 @@ class Trainer:
     def _restore(self, checkpoint: Path) -> None:
         state = restore_training_state(checkpoint, self.optimizer, self.scheduler)
         self.producer.load_state_dict(state["producer"])
+        restore_scorer_states(self.scorers, checkpoint)
         self.start_step = int(state["step"])
 
     def stage_context(self) -> StageContext:
@@ -287,7 +289,7 @@ class Trainer:
         if self.loaded.action_tokenizer is not None:
             state["_action_tokenizer"] = self.loaded.action_tokenizer
         return save_checkpoint(self.run_dir, step, self.model, self.loaded.processor, self.optimizer, self.scheduler,
-                               state, keep=self.cfg.train.save_total_limit)
+                               state, keep=self.cfg.train.save_total_limit, extra_states=scorer_states(self.scorers))
 
     def evaluate(self) -> dict[str, float]:
         from mmsft.eval.generation import accuracy_by, evaluate_accuracy
