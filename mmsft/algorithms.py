@@ -132,3 +132,7 @@ register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"}
 register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": ""}})
 # IFT — Hua et al., arXiv 2405.11870: temporal residual λ 0.2 on the inputs, discounted loss propagation γ 0.95.
 register_algorithm("ift", stage="sft", objective={"name": "ift", "args": {"lam": 0.2, "gamma": 0.95}})
+# LfU — Nam et al., arXiv 2511.13052 (AAAI 2026): CE + λ·hidden-state consistency under a normalised gradient-ascent
+# parameter step of norm α on a second random batch; released LoRA-mode scripts: α 0.1, λ 5, every layer.
+register_algorithm("lfu", stage="sft", objective={"name": "lfu", "loss_agg_mode": "token-mean",
+                                                  "args": {"lam": 5.0, "alpha": 0.1}})
