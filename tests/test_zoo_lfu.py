@@ -32,10 +32,13 @@ def test_lfu_loss_golden() -> None:
 
 
 def test_select_layers() -> None:
-    assert select_layers([], 3) == [0, 1, 2]
-    assert select_layers([2, 0, 2], 3) == [0, 2]
+    assert select_layers("", 3) == [0, 1, 2]
+    assert select_layers("2, 0,2", 3) == [0, 2]
+    assert select_layers([1], 3) == [1]
     with pytest.raises(ValueError, match=r"outside 0\.\.2"):
-        select_layers([3], 3)
+        select_layers("3", 3)
+    with pytest.raises(ValueError, match="not layer indices"):
+        select_layers("1,x", 3)
 
 
 def _batch(vocab: int, seed: int, rows: int = 3, length: int = 7) -> ModelBatch:
@@ -54,7 +57,7 @@ def _mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def test_consistency_matches_the_released_perturb_in_place_procedure(tiny_models) -> None:
     """Released code: grad of CE on x_aux → params += α·g/‖g‖ in place → forward x → MSE(h', sg h) backward (the
     gradient at the perturbed point). Ours: functional_call with p + sg(δ). Same value, same gradient."""
-    args = LfuArgs(alpha=0.5, layers=[])
+    args = LfuArgs(alpha=0.5)
     ours = load_model(str(tiny_models["text"])).model.float()
     theirs = load_model(str(tiny_models["text"])).model.float()
     vocab = ours.config.vocab_size

@@ -49,8 +49,8 @@ class LfuArgs:
     lam: float = field(default=5.0, metadata={"help": "λ of the hidden-state consistency term (released LoRA mode: 5; "
                                                       "effective λ/grad_accum there).", "ge": 0})
     alpha: float = field(default=0.1, metadata={"help": "Norm α of the gradient-ascent parameter step δ.", "ge": 0})
-    layers: list[int] = field(default_factory=list, metadata={
-        "help": "Hidden-state indices compared (0 = embedding output, L = last block); [] = all of them."})
+    layers: str = field(default="", metadata={"help": "Hidden-state indices compared, comma-separated (0 = embedding "
+                                                      "output, L = last block); empty: all of them."})
 
 
 class LfuConsistency:
@@ -95,8 +95,15 @@ class LfuConsistency:
         return {"lfu_mse": per_token * mask, "lfu_delta_norm": norm.detach()}
 
 
-def select_layers(layers: Sequence[int], count: int) -> list[int]:
-    """Indices into the ``count`` hidden states (0 = embedding output); [] = all; out-of-range ones refused."""
+def select_layers(layers: str | Sequence[int], count: int) -> list[int]:
+    """Indices into the ``count`` hidden states (0 = embedding output), as a comma-separated string or a sequence;
+    empty = all; anything else (out of range, not an integer) is refused naming the key."""
+    if isinstance(layers, str):
+        parts = [p.strip() for p in layers.strip().strip("[]()").split(",") if p.strip()]
+        bad_text = [p for p in parts if not p.lstrip("-").isdigit()]
+        if bad_text:
+            raise ValueError(f"objective.args.layers: {bad_text} are not layer indices (expected e.g. '0,2,4')")
+        layers = [int(p) for p in parts]
     if not layers:
         return list(range(count))
     bad = [i for i in layers if not 0 <= int(i) < count]
