@@ -142,7 +142,8 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
                                teacher_logp=teacher[rows].gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1),
                                token_weights=torch.ones(len(rows), 6), row_normalizers=rows_norm, step=3,
                                ref_score=ref_score[rows], prefix_mask=prefix[rows],
-                               policy_argmax=torch.zeros(len(rows), 6, dtype=torch.long), **fields)
+                               policy_argmax=torch.zeros(len(rows), 6, dtype=torch.long), values=params[rows].mean(-1),
+                               old_values=old[rows], returns=ref[rows] + adv[rows].unsqueeze(-1), **fields)
             loss, _ = objective(batch)
             loss.backward(retain_graph=True)
             total += loss.item()

@@ -24,7 +24,7 @@ from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, Sc
 from mmsft.train.stage import StageContext, register_producer
 
 RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id", "support_ids",
-             "ref_support_logp", "teacher_support_logp")
+             "ref_support_logp", "teacher_support_logp", "old_values", "returns")
 
 
 def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float) -> float:

@@ -1,7 +1,11 @@
-"""Checkpointed state of stateful scorers (a scorer that changes during training, such as CurioSFT's lagged
-self-teacher, arXiv 2602.02244): a scorer that defines ``state_dict()`` / ``load_state_dict(state)`` has its state
-written with every checkpoint as ``scorers.json`` + ``scorers.safetensors`` (pickle-free,
-:mod:`mmsft.train.state_files`) and restored on resume, so the resumed run is bit-identical to an uninterrupted one.
+"""Checkpointed training state outside the model weights, pickle-free (:mod:`mmsft.train.state_files`):
+
+* stateful scorers (CurioSFT's lagged self-teacher, arXiv 2602.02244): a scorer that defines ``state_dict()`` /
+  ``load_state_dict(state)`` has its state written with every checkpoint as ``scorers.json`` + ``.safetensors``;
+* trainable modules a loss attaches to the policy (registry meta ``policy_modules``, e.g. SRPPO's value head):
+  ``policy_modules.json`` + ``.safetensors`` (their optimizer state is in the optimizer's own file).
+
+Both are restored on resume, so a resumed run is bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -46,3 +50,52 @@ def restore_scorer_states(scorers: Any, checkpoint: Path) -> None:
             scorer.load_state_dict(states[name])
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{Path(checkpoint) / (STATE_NAME + '.json')}: {name} scorer: {exc}") from None
+
+
+# ---- trainable modules a loss attaches to the policy (a critic's value head) ---------------------------------------
+MODULES_NAME = "policy_modules"
+
+
+def attach_policy_modules(policy: Any, objective: Any) -> list[str]:
+    """Attach the modules the loss declares (registry meta ``policy_modules``: ``fn(args, policy) -> {name:
+    module}``) to ``policy`` before the optimizer is built, so they train with it; returns their names."""
+    factory = objective.entry.meta.get("policy_modules")
+    names: list[str] = []
+    if factory is None:
+        return names
+    device = next(policy.model.parameters()).device
+    for name, module in factory(objective.args, policy).items():
+        if hasattr(policy, name):
+            raise ValueError(f"loss {objective.entry.name!r} attaches a module named {name!r}, which the policy has")
+        policy.add_module(name, module.to(device))
+        names.append(name)
+    policy._mmsft_modules = names
+    return names
+
+
+def policy_module_states(policy: Any) -> dict[str, Any]:
+    """``{"policy_modules": {name: state_dict}}`` for ``save_checkpoint(extra_states=...)`` (empty: none attached)."""
+    names = getattr(policy, "_mmsft_modules", [])
+    if not names:
+        return {}
+    return {MODULES_NAME: {n: {k: v.detach().cpu() for k, v in getattr(policy, n).state_dict().items()}
+                           for n in names}}
+
+
+def restore_policy_modules(policy: Any, checkpoint: Path) -> None:
+    """Load the attached modules' weights from ``checkpoint``; a checkpoint without them is refused naming the file."""
+    from mmsft.train.checkpoint import CheckpointError, load_extra_state
+
+    names = getattr(policy, "_mmsft_modules", [])
+    if not names:
+        return
+    where = Path(checkpoint) / f"{MODULES_NAME}.json"
+    states = load_extra_state(checkpoint, MODULES_NAME)
+    for name in names:
+        if not isinstance(states, dict) or name not in states:
+            raise CheckpointError(f"{where}: holds no weights for the policy's {name!r} (written by a run without "
+                                  "it); resume with the same objective or start over (train.resume=never)")
+        try:
+            getattr(policy, name).load_state_dict(states[name])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{where}: {name}: {exc}") from None
