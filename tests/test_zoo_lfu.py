@@ -121,3 +121,14 @@ def test_aux_batch_is_seeded_by_step_and_leaves_the_data_position(tiny_models, t
     producer.state.steps += 1
     draws = [producer._aux(2, 0).inputs["input_ids"], producer._aux(2, 1).inputs["input_ids"]]
     assert any(d.shape != first.shape or not torch.equal(d, first) for d in draws)
+
+
+def test_lfu_with_lora_perturbs_and_trains_only_the_adapters(tiny_models, text_dataset, tmp_path):
+    """The released LoRA mode: δ is over the trainable (adapter) parameters only; two steps (B starts at zero)."""
+    trainer = _step(tiny_models["text"], text_dataset, tmp_path / "run", "algorithm=lfu", "lora.enabled=true",
+                    "lora.r=4", "train.max_steps=2")
+    changed = [n for n, p in trainer.model.named_parameters()
+               if not torch.equal(trainer.before[n], p.detach().cpu())]
+    assert changed and all("lora_" in n for n in changed)
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["train/lfu/consistency_mse"] > 0  # the adapters moved the hidden states under δ

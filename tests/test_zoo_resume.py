@@ -57,21 +57,16 @@ def test_curio_sft_resume_without_the_teacher_state_would_differ(tiny_models, te
 
 
 def test_curio_sft_resume_refuses_a_checkpoint_without_teacher_state(tiny_models, text_dataset, tmp_path):
+    """A checkpoint that lacks the teacher state (written by a run without the self-teacher) cannot seed a CurioSFT
+    resume: the error names the file instead of silently restarting the lagged copy."""
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         _Crash(_config(tiny_models["text"], text_dataset, out, *COMMON, "train.save_steps=3")).train()
     checkpoint = out / "checkpoints" / "step-000003"
-    # a checkpoint written by a run without the self-teacher (plain SFT) cannot seed a CurioSFT resume
+    (checkpoint / "scorers.json").unlink()
+    (checkpoint / "scorers.safetensors").unlink()
+    from mmsft.train.checkpoint import write_marker
+
+    write_marker(checkpoint, 3)  # a consistent checkpoint, just without the scorer state
     with pytest.raises(CheckpointError, match="scorers.json: holds no state for the teacher scorer"):
-        from mmsft.train.scorer_state import restore_scorer_states
-        from mmsft.train.stage import Scorers
-
-        class _Stateful:
-            def state_dict(self):
-                return {}
-
-            def load_state_dict(self, state):
-                raise AssertionError("not reached")
-
-        (checkpoint / "scorers.json").rename(checkpoint / "scorers.moved")
-        restore_scorer_states(Scorers(teacher=_Stateful()), checkpoint)
+        Trainer(_config(tiny_models["text"], text_dataset, out, *COMMON, "train.resume=auto")).train()
