@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmsft.peft_methods import (LocFTConfig, LocFTLayer, LoRAMoEConfig, LoRAMoELayer, SparseConfig, SparseLayer, SSFConfig, SSFLayer,
-                                balance_loss, lottery_ticket_masks, save_masks)
+from mmsft.peft_methods import (LocFTConfig, LocFTLayer, LoRAMoEConfig, LoRAMoELayer, SparseConfig, SparseLayer,
+                                SSFConfig, SSFLayer, balance_loss, lottery_ticket_masks, save_masks)
 from mmsft.peft_methods.common import tuner_layers
 
 IDS = torch.tensor([[1, 5, 9, 3, 7, 2], [4, 4, 8, 6, 1, 0]])
@@ -92,7 +92,7 @@ def test_one_step_changes_only_intended_parameters(method, tiny_models):
     _perturb(model, cls, names)  # LoRAMoE: B ≠ 0 so A and the router get gradients too
     model.train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    base_eff = {k: l.delta("default").clone() for k, l in tuner_layers(model, SparseLayer)} if method == "sparse" else {}
+    base_eff = {k: l.delta("default").clone() for k, l in tuner_layers(model, SparseLayer)}
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     model(input_ids=IDS, labels=IDS).loss.backward()
     opt.step()

@@ -31,7 +31,8 @@ def _sample(i, target="t", **meta):
 
 
 def test_qtuning_quadrants_golden():
-    # level 0.4: PPL quantiles 3.8 / 6.2 → high {9, 8}, low {1, 2}; Ent quantiles 0.98 / 1.9 → high {3, 2.5}, low {.1, .2}
+    # level 0.4: PPL quantiles 3.8 / 6.2 → high {9, 8}, low {1, 2};
+    #            Ent quantiles 0.98 / 1.9 → high {3, 2.5}, low {.1, .2}
     assert quadrants(PPL, ENT, 0.4) == ["q1", "q2", "q3", "q4", "middle"]
     # level 0.25: PPL quantiles 2 / 8 and Ent 0.2 / 2.5 (strict) → only sample 0 is high on both
     assert quadrants(PPL, ENT, 0.25) == ["q1", "middle", "middle", "middle", "middle"]

@@ -2,8 +2,8 @@
 :mod:`mmsft.peft_methods.registration`): ``loramoe`` (arXiv 2312.09979), ``ssf`` (arXiv 2210.08823), ``sparse``
 (LT-SFT, arXiv 2110.07560, and SpIEL, arXiv 2401.16405), ``locft`` (LocFT-BF's localised full-rank edit,
 arXiv 2509.22072), ``roste`` (quantisation-aware SFT with rotations, arXiv 2502.09003), plus every method peft
-ships (``lora`` with DoRA / rsLoRA / PiSSA options, ``ia3``, ``loha``, ``lokr``, ``oft``, ``boft``, ``vera``, ``adalora``, ...), selected with
-``lora.enabled: true`` + ``lora.method`` + ``lora.method_args``. See docs/peft.md.
+ships (``lora`` with DoRA / rsLoRA / PiSSA options, ``ia3``, ``loha``, ``lokr``, ``oft``, ``boft``, ``vera``,
+``adalora``, ...), selected with ``lora.enabled: true`` + ``lora.method`` + ``lora.method_args``. See docs/peft.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ OURS = ("locft", "loramoe", "roste", "ssf", "sparse")
 _BASE_FIELDS = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping"}
 
 __all__ = ["LoRAMoEConfig", "LoRAMoELayer", "LoRAMoEModel", "LocFTConfig", "LocFTLayer", "LocFTModel", "RoSTEConfig",
-           "RoSTELayer", "RoSTEModel", "SSFConfig", "SSFLayer", "SSFModel", "SparseConfig", "SparseLayer", "SparseModel",
+           "RoSTELayer", "RoSTEModel", "SSFConfig", "SSFLayer", "SSFModel", "SparseConfig", "SparseLayer",
+           "SparseModel",
            "balance_loss", "build_peft_config", "config_class", "fake_quant", "hadamard", "lottery_ticket_masks",
            "method_names", "save_masks", "spiel_reselect"]
 
@@ -51,7 +52,8 @@ def build_peft_config(method: str, args: dict[str, Any], r: int = 16, alpha: int
                       target_modules: str = "all-linear") -> Any:
     """The peft config of ``method`` with ``args`` (its own config fields). ``lora`` takes ``r``, ``alpha``,
     ``dropout`` and ``target_modules`` from the ``lora.*`` keys; other methods take ``target_modules`` from them unless
-    ``args`` sets it (LoRAMoE defaults to the FFN projections; LocFT requires its own ``target_modules``). Unknown arguments fail naming the nearest field."""
+    ``args`` sets it (LoRAMoE defaults to the FFN projections; LocFT requires its own ``target_modules``). Unknown
+    arguments fail naming the nearest field."""
     cls = config_class(method)
     fields = {f.name for f in dataclasses.fields(cls)} - _BASE_FIELDS
     for name in args:

@@ -6,7 +6,7 @@ phrasing, and a probe task the base model knows (for forgetting).
   the evaluation asks every fact in the held-out phrasing (the ``id`` split — same facts, unseen wording).
 * Training pool: every fact × 3 training templates × 4 filler words = 288 rows. Each row has three independent
   "annotator" responses, each wrong with probability ``noise`` (a random other answer of the same skill) and in one
-  of three styles ("red", "The answer is red.", "It is red, I think."). The row's
+  of three styles ("red", "red.", "red indeed"). The row's
   target is annotator 1's; ``meta.candidates`` holds the other two (GRAPE's candidate pool); ``meta.noisy`` marks a
   wrong target (for reporting only — no selector reads it); ``meta.skills`` = [skill] (STAT).
 * Base model: the probe (8×) and the ``next`` skill with clean labels — so S3FT's own-answer branch has something to
@@ -41,7 +41,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
              "{f} which number follows {x}?"),
 }
 FILLERS = ("please", "now", "quickly", "kindly")
-STYLES = ("{a}", "The answer is {a}.", "It is {a}, I think.")  # annotators' response styles
+STYLES = ("{a}", "{a}.", "{a} indeed")  # the annotators' response styles
 PROBE_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "left", "right",
                "up", "down", "yes", "no")
 

@@ -30,8 +30,8 @@ class GrapeArgs:
 
 
 def with_target(sample: Sample, text: str) -> Sample:
-    return dataclasses.replace(sample, messages=[*sample.prompt_messages, Message("assistant", (Part("text", text=text),))],
-                               token_weights=None)
+    target = Message("assistant", (Part("text", text=text),))
+    return dataclasses.replace(sample, messages=[*sample.prompt_messages, target], token_weights=None)
 
 
 def mean_logps(samples: Sequence[Sample], env: SelectionEnv) -> list[float | None]:

@@ -65,7 +65,8 @@ def with_user_text(sample: Sample, text: str | None, target: str | None) -> Samp
     users = [i for i, m in enumerate(messages) if m.role == "user"]
     if text is not None and users:
         last = messages[users[-1]]
-        messages[users[-1]] = Message(last.role, (*[p for p in last.parts if p.type != "text"], Part("text", text=text)))
+        media = [p for p in last.parts if p.type != "text"]
+        messages[users[-1]] = Message(last.role, (*media, Part("text", text=text)))
     if target is not None:
         messages.append(Message("assistant", (Part("text", text=target),)))
     return dataclasses.replace(sample, messages=messages, token_weights=None)
