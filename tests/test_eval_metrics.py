@@ -153,3 +153,29 @@ def test_mmsft_eval_runs_a_named_evaluator(tiny_models, tmp_path):
     assert code == 0
     result = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())
     assert result["evaluator"] == "calibration" and result["main"] == "ece" and 0 <= result["ece"] <= 1
+
+
+def test_pipeline_stage_with_selector_sparse_peft_and_metric_evaluators(tiny_models, tmp_path):
+    """Calibration and diversity evaluate a pipeline stage that trains a sparse adapter on q_tuning-selected data."""
+    from mmsft.pipeline import run_pipeline
+
+    labels = _label_data(tmp_path)
+    train = tmp_path / "train.jsonl"
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    for row in rows:
+        row["messages"].append({"role": "assistant", "content": row["answer"]})
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    doc = {"output_dir": str(tmp_path / "run"), "evaluate_base": False,
+           "defaults": {"model": {"name_or_path": str(tiny_models["text"])},
+                        "train": {"torch_threads": 1, "progress": False, "tensorboard": False, "micro_batch_size": 2,
+                                  "max_steps": 2}},
+           "stages": [{"name": "s", "recipe": {"data": {"train_path": str(train), "selector": "q_tuning",
+                                                        "selector_args": {"pool": 2}},
+                                               "lora": {"enabled": True, "method": "sparse",
+                                                        "method_args": {"density": 0.05}}}}],
+           "evaluators": [{"name": "calib", "evaluator": "calibration", "path": str(labels)},
+                          {"name": "div", "evaluator": "diversity", "path": str(labels), "n": 2, "max_samples": 2,
+                           "max_new_tokens": 4}]}
+    result = run_pipeline(doc, quiet=True)
+    assert 0.0 <= result.matrix.main("s", "calib") <= 1.0 and result.matrix.main("s", "div") >= 0.0
+    assert (tmp_path / "run" / "stages" / "1-s" / "merged" / "config.json").is_file()  # the sparse deltas merged
