@@ -56,6 +56,10 @@ def test_plugin_command_and_entry_point():
 
     module, _ = COMMANDS[("study", "data-selection")]
     assert module == "tasks.data_selection.cli_study"
+    from mmsft.plugins import load_plugins, plugin_commands
+
+    load_plugins(["tasks.data_selection.plugin"])  # what the entry point does once the package is reinstalled
+    assert plugin_commands()[("study", "data-selection")][0] == "tasks.data_selection.cli_study"
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["mmsft.plugins"]["data_selection"] == "tasks.data_selection.plugin"
 

@@ -1,6 +1,6 @@
 """``mmsft study data-selection [--quick]``: random vs S3FT / GRAPE / UDS / Q-Tuning / STAT at the same SFT budget
-(:mod:`tasks.data_selection.study`). Default (3 seeds × 150 steps) ≈ 5–10 min on 2 CPU cores; ``--quick``
-(1 seed × 60 steps) ≈ 1–2 min."""
+(:mod:`tasks.data_selection.study`). Default (3 seeds × 150 steps) ≈ 15 min on 2 shared CPU cores (measured
+13.5 min); ``--quick`` (1 seed × 60 steps) ≈ 2–4 min."""
 
 from __future__ import annotations
 

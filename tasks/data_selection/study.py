@@ -8,9 +8,9 @@ trained and the selection counts, and says per method whether its paper's direct
   skill" — a simplification of the paper's teacher diagnosis).
 * uds / q_tuning score a pool of 4 × 8 candidates per step and train on their choice (UDS keeps 8; Q-Tuning keeps what
   its quadrant rule keeps, ≈ 25 %, topped up to the rank count — so its token count is reported, not assumed).
-* Verdicts compare the seed-mean with random's at one standard error of the difference of two proportions over all
-  evaluation rows of all seeds: ``holds`` / ``contradicted`` / ``within noise`` — evidence on a toy task, not a
-  replication.
+* Verdicts compare the seed-mean with random's at one standard error of the difference of two proportions over the
+  independent clusters of all seeds (held-out: the 24 facts — each is asked with two fillers; probe: 17 words):
+  ``holds`` / ``contradicted`` / ``within noise`` — evidence on a toy task, not a replication.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def _accuracy(model_dir: Path, paths: dict[str, Path]) -> dict[str, Any]:
             right = [is_correct(t, s.answer) for s, t in zip(samples, texts)]
         else:
             right = [answer_word(t) == s.answer for s, t in zip(samples, texts)]
-        out[split], out[f"{split}_n"] = sum(right) / len(right), len(right)
+        out[split] = sum(right) / len(right)
+        # independent units for the standard errors: a fact asked with two fillers is one cluster
+        out[f"{split}_n"] = len({s.id.rsplit("-", 1)[0] if split == "id" else s.id for s in samples})
         if split == "val":
             out["val_failed_skills"] = [s.meta["skills"] for s, ok in zip(samples, right) if not ok]
     return out
@@ -168,6 +170,11 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     torch.set_num_threads(1)
     started = time.perf_counter()
     per_seed = [_one_seed(cfg, seed) for seed in cfg.seeds]
+    return summarize(cfg, per_seed, time.perf_counter() - started)
+
+
+def summarize(cfg: StudyConfig, per_seed: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Seed means, verdicts against random, ``results.json`` and ``results.md`` from the per-seed rows."""
     results: dict[str, Any] = {"config": {k: str(v) for k, v in cfg.__dict__.items()},
                                "base": _mean([r["base"] for r in per_seed]), "methods": {}, "per_seed": per_seed}
     for method in cfg.methods:
@@ -176,7 +183,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     for method, row in results["methods"].items():
         if ref is not None and method != "random":
             row["verdict"], row["claims"] = verdict(method, row, ref)
-    results["wall_s"] = time.perf_counter() - started
+    results["wall_s"] = wall_s
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
