@@ -180,3 +180,37 @@ def test_budget_knobs_golden():
     assert budget_split(10_000, sft_fraction=0.05, min_sft_fraction=0.1) == (1000, 9000)
     assert budget_split(10_000, sft_fraction=0.5, cost_sft=2.0, cost_pref=1.0) == (2500, 5000)
     assert budget_split(500, sft_fraction=0.2) == (500, 0)  # small budget: all SFT
+
+
+def test_bad_selector_inputs_name_the_place(tmp_path):
+    from mmsft.data.selectors.stat import load_profile
+
+    with pytest.raises(DataError, match="no such file"):
+        stat([_sample(0, skills=["a"])], STATArgs(profile_path=str(tmp_path / "none.json")), SelectionEnv())
+    bad = tmp_path / "diag.jsonl"
+    bad.write_text('{"missing_skills": ["a"]}\n{"missing": "b"}\n')
+    with pytest.raises(DataError, match=r"diag.jsonl:2: expected an object with a 'missing_skills' list"):
+        load_profile(str(bad))
+    with pytest.raises(DataError, match="meta.skills must be a list"):
+        stat([_sample(0, skills="a")], STATArgs(profile={"a": 1}), SelectionEnv())
+    with pytest.raises(DataError, match="count"):
+        stat([_sample(0, skills=["a"])], STATArgs(profile={"a": float("nan")}), SelectionEnv())
+    with pytest.raises(DataError, match="no training sample carries"):
+        stat([_sample(0, skills=["a"])], STATArgs(profile={"b": 1}), SelectionEnv())
+
+
+def test_task_type_must_be_zero_or_one(tiny_models, tmp_path):
+    import json
+
+    from mmsft.config import load_config
+    from mmsft.train.trainer import Trainer
+
+    rows = [{"id": f"t{i}", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+             "meta": {"task_type": 2 if i == 1 else 0}} for i in range(2)]
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_config(None, [f"model.name_or_path={tiny_models['text']}", f"data.train_path={data}",
+                             f"train.output_dir={tmp_path / 'run'}", "train.micro_batch_size=2", "train.max_steps=1",
+                             "train.progress=false", "train.tensorboard=false", "data.shuffle=false"])
+    with pytest.raises(DataError, match=r"t.jsonl:2 .*'t1'.*task_type must be 0"):
+        Trainer(cfg).train()
