@@ -256,15 +256,18 @@ def study_clips(seeds: Sequence[int] = STUDY_SEEDS, num_train: int = STUDY_SIZES
     return sampled
 
 
-def check_disjoint(num_images: int, num_clips: int, seed: int, seeds: Sequence[int] = STUDY_SEEDS) -> dict[str, Any]:
-    """Raise ValueError if a pretraining scene / clip (train and held-out splits) equals a study scene / clip."""
+def check_disjoint(num_images: int, num_clips: int, seed: int, seeds: Sequence[int] = STUDY_SEEDS,
+                   video_sizes: tuple[int, int] = (STUDY_SIZES["video_train"], STUDY_SIZES["video_eval"])
+                   ) -> dict[str, Any]:
+    """Raise ValueError if a pretraining scene / clip (train and held-out splits) equals a study scene / clip;
+    ``video_sizes`` are the train and eval clip counts of the video worlds checked (default: the study's)."""
     scenes = set(image_scenes(num_images, seed, "train")) | set(image_scenes(HELD_OUT_IMAGES, seed, "heldout"))
     clips = {c for c, *_ in video_clips(num_clips, seed, "train")}
     held_out = {c for c, *_ in video_clips(HELD_OUT_CLIPS, seed, "heldout")}
     if clips & held_out:
         raise ValueError(f"{len(clips & held_out)} held-out clips repeat a pretraining clip")
     clips |= held_out
-    scene_overlap, clip_overlap = scenes & study_scenes(seeds), clips & study_clips(seeds)
+    scene_overlap, clip_overlap = scenes & study_scenes(seeds), clips & study_clips(seeds, *video_sizes)
     if scene_overlap or clip_overlap:
         raise ValueError(f"pretraining data overlaps the studies' data: {len(scene_overlap)} images, "
                          f"{len(clip_overlap)} clips (study seeds {list(seeds)})")

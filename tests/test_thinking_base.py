@@ -69,7 +69,7 @@ def test_check_prompts_rejects_the_study_evaluation_prompt(tmp_path: Path, scrip
 
 
 def test_pretraining_images_and_clips_are_disjoint_from_the_studies(script, monkeypatch) -> None:
-    report = script.check_disjoint(num_images=600, num_clips=300, seed=0, seeds=(0,))
+    report = script.check_disjoint(num_images=600, num_clips=300, seed=0, seeds=(0,), video_sizes=(140, 35))
     assert report["overlapping_images"] == 0 and report["overlapping_clips"] == 0
     assert report["pretraining_scenes"] == 600 + script.HELD_OUT_IMAGES
     # the check can fail: a pretraining stream that draws a study image is refused
@@ -77,7 +77,14 @@ def test_pretraining_images_and_clips_are_disjoint_from_the_studies(script, monk
     original = script.image_scenes
     monkeypatch.setattr(script, "image_scenes", lambda n, s, split: [study_scene, *original(n - 1, s, split)])
     with pytest.raises(ValueError, match="overlaps the studies' data: 1 images, 0 clips"):
-        script.check_disjoint(num_images=10, num_clips=5, seed=0, seeds=(0,))
+        script.check_disjoint(num_images=10, num_clips=5, seed=0, seeds=(0,), video_sizes=(7, 7))
+    monkeypatch.setattr(script, "image_scenes", original)
+    study_clip = next(iter(script.study_clips((0,), 7, 7)))
+    clips = script.video_clips
+    monkeypatch.setattr(script, "video_clips", lambda n, s, split, **k: [(study_clip,), *clips(n - 1, s, split, **k)]
+                        if split == "train" else clips(n, s, split, **k))
+    with pytest.raises(ValueError, match="overlaps the studies' data: 0 images, 1 clips"):
+        script.check_disjoint(num_images=10, num_clips=5, seed=0, seeds=(0,), video_sizes=(7, 7))
 
 
 def test_ensure_thinking_base_returns_a_complete_folder_untouched(tmp_path: Path) -> None:
