@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from mmsft.config_base import ConfigError
+
     from tasks.puzzles.study_debunk import DebunkSettings, run_study
 
     torch.set_num_threads(1)
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     worlds = tuple(w.strip() for w in args.worlds.split(",") if w.strip())
     bad = [w for w in worlds if w not in ("sokoban", "general_points")]
     if bad or not worlds:
-        raise ValueError(f"--worlds {args.worlds!r}: expected a comma list of sokoban, general_points")
+        raise ConfigError(f"--worlds {args.worlds!r}: expected a comma list of sokoban, general_points")
     settings.worlds, settings.seed = worlds, args.seed
     results = run_study(settings)
     print((out / "results.md").read_text())

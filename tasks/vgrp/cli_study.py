@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from mmsft.config_base import ConfigError
+
     from envs.vgrp.registry import PUZZLE_NAMES
     from tasks.vgrp.study import VGRPSettings, run_study
 
@@ -30,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     untrained = tuple(p.strip() for p in args.untrained.split(",") if p.strip()) or settings.untrained
     bad = [p for p in (args.trained, *untrained) if p not in PUZZLE_NAMES]
     if bad:
-        raise ValueError(f"unknown puzzle(s) {bad}; expected some of {', '.join(PUZZLE_NAMES)}")
+        raise ConfigError(f"unknown puzzle(s) {bad}; expected some of {', '.join(PUZZLE_NAMES)}")
     if args.trained in untrained:
-        raise ValueError(f"--trained {args.trained!r} is also listed in --untrained")
+        raise ConfigError(f"--trained {args.trained!r} is also listed in --untrained")
     settings.trained, settings.untrained, settings.size = args.trained, untrained, args.size
     settings.image, settings.seed = not args.no_image, args.seed
     results = run_study(settings)
