@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -66,6 +67,10 @@ def gym_side(python: str, levels: tuple[int, int, int], steps: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def table(mine: dict, theirs: dict) -> str:
     rows = [("metric", "size", "mmsft", "gym-sokoban", "ratio")]
     for size, m in mine.items():
@@ -75,7 +80,7 @@ def table(mine: dict, theirs: dict) -> str:
                             ("step + compact obs: text / tiny_rgb (steps/s)", "steps_per_s_compact",
                              "steps_per_s_tiny"),
                             ("game logic only (steps/s)", "steps_per_s_logic", "steps_per_s_logic")):
-            rows.append((label, size, f"{m[a]:,.0f}", f"{g[b]:,.0f}", f"{m[a] / g[b]:.1f}x"))
+            rows.append((label, size, _num(m[a]), _num(g[b]), f"{m[a] / g[b]:.1f}x"))
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * 5]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(lines)
@@ -90,9 +95,11 @@ def main() -> None:
     steps = 4000 if args.quick else 20_000
     if not Path(args.gym_python).exists():
         sys.exit(f"{args.gym_python} does not exist; create the gym-sokoban venv first (see this file's docstring)")
+    load_before = os.getloadavg()[0]
     theirs = gym_side(args.gym_python, levels, steps)
     mine = ours(levels, steps)
-    print(f"gym-sokoban side: numpy {theirs['numpy']}; levels per size {levels}; {steps} steps per step metric")
+    print(f"gym-sokoban side: numpy {theirs['numpy']}; levels per size {levels}; {steps} steps per step metric; "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (a shared box slows both sides)")
     print(table(mine, theirs))
     for size, g in theirs["sizes"].items():
         print(f"gym-sokoban {size} generation: mean {g['gen_mean_ms']:.1f} ms, median {g['gen_median_ms']:.1f} ms, "

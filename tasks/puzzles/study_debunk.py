@@ -109,7 +109,8 @@ def _gp_env(cot: bool, suite_args: dict[str, Any]) -> dict[str, Any]:
             "episode_reward": "return", "task_args": {"format": "cot" if cot else "plan", **suite_args}}
 
 
-def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any) -> dict[str, Any]:
+def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any,
+               save: Any = None) -> dict[str, Any]:
     out = s.out / world
     sok = world == "sokoban"
     rows, sft_steps, rl_steps = ((s.sok_rows, s.sok_sft_steps, s.sok_rl_steps) if sok else
@@ -135,6 +136,8 @@ def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any
     models["rl"] = clock.run(f"{world}/train/rl", lambda: api.train(rl_cfg)).final_model_dir
     log(f"[{world}] GRPO from answer-only: {rl_steps} steps")
     results: dict[str, dict[str, Any]] = {}
+    if save is not None:
+        save(results)
     suites = SOKOBAN_SUITES if sok else GP_SUITES
     for arm in ARMS:
         cot = arm.startswith("cot")
@@ -154,6 +157,8 @@ def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any
                 s.keep_transcripts, PLUGINS))
             results[arm][suite]["axis"] = axis
         log(f"[{world}] {arm}: " + ", ".join(f"{k} {v['success']:.2f}" for k, v in results[arm].items()))
+        if save is not None:
+            save(results)
     return results
 
 
@@ -166,8 +171,16 @@ def run_study(settings: DebunkSettings, log: Any = print) -> dict[str, Any]:
     clock = Clock()
     base = clock.run("base", lambda: build_tiny("text", out / "base", seed=settings.seed))
     results: dict[str, Any] = {"settings": settings.describe(), "worlds": {}}
+
+    def save_partial(world: str) -> Any:
+        def save(partial: dict[str, Any]) -> None:  # after every arm, so an interrupted run leaves its numbers
+            results["worlds"][world] = partial
+            results["time"] = {"total": clock.total(), "phases": clock.phases}
+            (out / "results.partial.json").write_text(json.dumps(results, indent=2))
+        return save
+
     for world in settings.worlds:
-        results["worlds"][world] = _world_run(world, settings, base, clock, log)
+        results["worlds"][world] = _world_run(world, settings, base, clock, log, save_partial(world))
     results["time"] = {"total": clock.total(), "phases": clock.phases}
     results["verdict"] = verdict(results["worlds"])
     (out / "results.json").write_text(json.dumps(results, indent=2))
