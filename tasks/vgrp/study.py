@@ -180,6 +180,8 @@ def run_study(s: VGRPSettings, log: Any = print) -> dict[str, Any]:
             arms[arm][puzzle]["trained"] = puzzle == s.trained
             _transcripts(eval_dir, path, out / "transcripts" / arm / f"{puzzle}.txt", s.keep_transcripts)
         log(f"{arm}: " + ", ".join(f"{p} {m['success']:.2f}" for p, m in arms[arm].items()))
+        partial = {"arms": arms, "overlap_dropped": overlap, "time": {"total": clock.total(), "phases": clock.phases}}
+        (out / "results.partial.json").write_text(json.dumps(partial, indent=2))  # an interrupted run keeps these
     results = {"settings": s.describe(), "arms": arms, "overlap_dropped": overlap,
                "time": {"total": clock.total(), "phases": clock.phases}}
     results["verdict"] = verdict(results["arms"], s.trained)
