@@ -56,7 +56,8 @@ def test_builds_and_env_tasks_use_the_same_disjoint_levels(tmp_path, tiny_models
     assert [task.level_seed("train", k) for k in range(5)] == [r["meta"]["level_seed"] for r in train[:5]]
     assert [task.level_seed("test", k) for k in range(5)] == [r["meta"]["level_seed"] for r in test[:5]]
 
-    build_general_points(BuildConfig(world="general-points", out=tmp_path / "gtr", split="train", format="plan", num=300))
+    build_general_points(BuildConfig(world="general-points", out=tmp_path / "gtr", split="train", format="plan",
+                                     num=300))
     build_general_points(BuildConfig(world="general-points", out=tmp_path / "gte", split="test", format="plan", num=40))
 
     def problems(rows):

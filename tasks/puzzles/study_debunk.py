@@ -116,13 +116,13 @@ def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any
     rows, sft_steps, rl_steps = ((s.sok_rows, s.sok_sft_steps, s.sok_rl_steps) if sok else
                                  (s.gp_rows, s.gp_sft_steps, s.gp_rl_steps))
     max_length = 640 if sok else 768
+    from mmsft import api
+
     models: dict[str, Path] = {}
     for name, cot, diverse in SFT_ARMS:
         data = clock.run(f"{world}/data/{name}", lambda: _build(world, out / "data" / name, "cot" if cot else "ans",
                                                                   diverse, rows, s.seed))
         cfg = sft_config(base, data, out / "runs" / name, sft_steps, s.micro_batch, max_length, seed=s.seed)
-        from mmsft import api
-
         models[name] = clock.run(f"{world}/train/{name}", lambda: api.train(cfg)).final_model_dir
         log(f"[{world}] SFT {name}: {sft_steps} steps")
     env = (_sokoban_env(False, {}, 8) if sok else _gp_env(False, {}))
@@ -131,8 +131,6 @@ def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any
         env["task_args"].pop("format")
     rl_cfg = grpo_env_config(models["answer-only"], "sokoban" if sok else "general_points", out / "runs" / "rl",
                              rl_steps, env, max_length, lr=2e-4 if sok else 1e-4, seed=s.seed, plugins=PLUGINS)
-    from mmsft import api
-
     models["rl"] = clock.run(f"{world}/train/rl", lambda: api.train(rl_cfg)).final_model_dir
     log(f"[{world}] GRPO from answer-only: {rl_steps} steps")
     results: dict[str, dict[str, Any]] = {}
@@ -217,9 +215,10 @@ def verdict(worlds: dict[str, Any]) -> list[str]:
         lines.append(f"{w}: CoT improves transfer to harder instances — cot {hard['cot']:.2f} is "
                      f"{cmp(hard['cot'], hard['answer-only'])} answer-only {hard['answer-only']:.2f} "
                      f"({'holds' if hard['cot'] > hard['answer-only'] + 0.05 else 'not shown'}).")
+        matches = held["cot+div"] >= held["rl"] - 0.05 and hard["cot+div"] >= hard["rl"] - 0.05
         lines.append(f"{w}: diversity + CoT matches or beats RL — cot+div held-out {held['cot+div']:.2f} / harder "
                      f"{hard['cot+div']:.2f} vs rl {held['rl']:.2f} / {hard['rl']:.2f} "
-                     f"({'holds' if held['cot+div'] >= held['rl'] - 0.05 and hard['cot+div'] >= hard['rl'] - 0.05 else 'not shown'}"
+                     f"({'holds' if matches else 'not shown'}"
                      f"; in distribution cot+div {ind['cot+div']:.2f}, rl {ind['rl']:.2f}).")
         if world == "sokoban":
             fake = {arm: res[arm]["actions-fake"]["success"] for arm in res}
