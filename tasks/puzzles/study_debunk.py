@@ -197,6 +197,11 @@ def verdict(worlds: dict[str, Any]) -> list[str]:
     lines = []
     for world, res in worlds.items():
         w = world.replace("_", " ")
+        missing = [arm for arm in ARMS if arm not in res or len(res[arm]) < len(SOKOBAN_SUITES if world == "sokoban"
+                                                                                   else GP_SUITES)]
+        if missing:
+            lines.append(f"{w}: the run did not finish (arms without results: {', '.join(missing)}); no verdict.")
+            continue
         held = {arm: _mean(res, arm, "held-out prompt") for arm in res}
         hard = {arm: _mean(res, arm, "harder") for arm in res}
         ind = {arm: _mean(res, arm, "in distribution") for arm in res}
