@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from mmsft.config import ConfigError
     from mmsft.continual import run_experiment
     from tasks.continual.study import DEFAULT, QUICK, build_data, experiment
-    from tasks.continual.verdict import forgetting_statement, rif_statement
+    from tasks.continual.verdict import forgetting_statement, rif_statement, rl_reward_table
     from tasks.image_classification.base_model import ensure_shapes_base
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         f"Seeds {seeds}; methods {methods}; this call: {cpu:.0f} s CPU time of this process, {wall:.0f} s wall "
         "(a resumed call counts only its own work; per-stage CPU times are in results.json).",
         forgetting_statement(summary), rif_statement(summary),
+        rl_reward_table(result.output_dir, [m for m in methods if m in ("rft", "rif_rft", "past")],
+                        list(data["tasks"])),
         f"Tables and plots: {result.output_dir / 'results.md'}, heatmaps.png, curves.png.",
     ])
     (out / "study.md").write_text(text + "\n")
