@@ -194,6 +194,14 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
             curve.append({"batches": batches, "env_steps": float(sum(per_batch[:batches])),
                           "wall_s": round(wall * batches / max(len(per_batch), 1), 1), **point})
         points[method] = curve
+        write_results(cfg, points, clock)  # after every method, so an interrupted study leaves its table
+    results = write_results(cfg, points, clock)
+    collect_gifs(cfg, cfg.out / "gifs")
+    return results
+
+
+def write_results(cfg: StudyConfig, points: dict[str, list[dict[str, Any]]], clock: Clock) -> dict[str, Any]:
+    """Write ``results.json``, ``results.md`` and ``curves.png`` for the methods finished so far."""
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
                "methods": points, "phases": clock.phases,
                "total": {"wall_s": round(sum(p["wall_s"] for p in clock.phases.values()), 1),
@@ -201,7 +209,6 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     (cfg.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (cfg.out / "results.md").write_text(to_markdown(results))
     plot_curves(results, cfg.out / "curves.png")
-    collect_gifs(cfg, cfg.out / "gifs")
     return results
 
 
