@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-trials", type=int, default=0, help="episodes per evaluation set")
     parser.add_argument("--workers", type=int, default=2, help="simulator worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model, data order and sampling")
+    parser.add_argument("--merge", default="", help="comma list of study folders (e.g. one per method, same SFT "
+                                                    "model): write one table/curves/GIF set into --out and stop")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +34,16 @@ def run(args: argparse.Namespace) -> int:
     from tasks.libero.study import METHODS, StudyConfig, run_study
 
     console = Console(stderr=True)
+    if args.merge:
+        from tasks.libero.study import merge_results
+
+        try:
+            merge_results([Path(f) for f in args.merge.split(",") if f.strip()], args.out)
+        except (FileNotFoundError, ValueError) as exc:
+            console.print(f"[red]study vla-opd: {exc}[/red]")
+            return 2
+        print((args.out / "results.md").read_text())
+        return 0
     overrides: dict = {"out": args.out, "workers": args.workers, "seed": args.seed}
     if args.tasks:
         try:
