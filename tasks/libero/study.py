@@ -115,7 +115,8 @@ def post_train(cfg: StudyConfig, method: str, start: Path) -> Path:
     from mmsft.train.trainer import Trainer
 
     task_args: dict[str, Any] = {"suite": cfg.suite, "task_ids": [cfg.tasks[-1]],
-                                 "train_init_states": cfg.train_init_states, "heldout_init_states": 10}
+                                 "train_init_states": cfg.train_init_states, "heldout_init_states": 10,
+                                 "reset_timeout": 1800.0}  # building 4 simulators on a loaded CPU: > 600 s seen
     if method != "grpo":
         task_args.update(teacher="oracle", teacher_sigma_bins=2.0)
     run = cfg.out / method
