@@ -10,7 +10,10 @@ and are skipped otherwise.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -143,3 +146,37 @@ def test_bad_arguments_are_named() -> None:
         LiberoVectorEnv(1, backend="dask")
     with pytest.raises(ValueError, match="ray_options are for backend='ray'"):
         LiberoVectorEnv(1, ray_options={"num_cpus": 2})
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")  # exited (a zombie waiting for init to reap it)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_busy_worker_dies_with_a_killed_parent() -> None:
+    """A parent killed by a signal never closes its workers; one stuck in a step must not outlive it."""
+    root = Path(__file__).resolve().parents[1]
+    script = (f"import sys; sys.path.insert(0, {str(root)!r})\n"
+              "import numpy as np\n"
+              "from envs.libero.vector import EpisodeSpec, LiberoVectorEnv\n"
+              "vec = LiberoVectorEnv(1, {'mode': 'stuck'}, env_entry_point='tests.test_libero_vector:FakeEnv', "
+              "step_timeout=600)\n"
+              "vec.submit([EpisodeSpec(0, 1)]); vec.reset(); vec.step([np.zeros(7, np.float32)])\n"
+              "print(vec.worker_pids[0], flush=True)\n"
+              "vec.step([np.zeros(7, np.float32)])  # the worker now sleeps for 600 s\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(1.0)  # let the second step reach the worker
+        assert not _gone(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(worker), f"worker {worker} outlived its killed parent"

@@ -61,7 +61,12 @@ class RayWorker:
                  ray_options: dict[str, Any] | None = None) -> None:
         self.ray = import_ray()
         if not self.ray.is_initialized():
-            self.ray.init(log_to_driver=False)
+            try:
+                self.ray.init(log_to_driver=False)
+            except Exception as exc:  # noqa: BLE001 - ray raises bare Exception on a start-up timeout
+                raise RuntimeError(f"LiberoVectorEnv(backend='ray'): could not start or reach a Ray instance "
+                                   f"({_first_line(exc)}); set RAY_ADDRESS to a running cluster or call "
+                                   "ray.init(...) first") from exc
         options = {"num_cpus": 1, **(ray_options or {}), "max_restarts": 0, "max_task_retries": 0}
         self.index = index
         self.actor = _remote_actor_class().options(**options).remote(env_entry_point, env_kwargs, env_vars)
