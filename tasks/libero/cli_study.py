@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft-steps", type=int, default=0, help="SFT optimizer steps (0: the size's default)")
     parser.add_argument("--rollout-batches", type=int, default=0, help="post-training rollout batches per method")
     parser.add_argument("--eval-trials", type=int, default=0, help="episodes per evaluation set")
+    parser.add_argument("--curve-points", type=int, default=0, help="checkpoints evaluated per method (the last "
+                                                                     "one also on held-out states and forgetting)")
     parser.add_argument("--workers", type=int, default=2, help="simulator worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model, data order and sampling")
     parser.add_argument("--merge", default="", help="comma list of study folders (e.g. one per method, same SFT "
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         overrides["methods"] = methods
     for flag, key in (("sft_steps", "sft_steps"), ("rollout_batches", "rollout_batches"),
-                      ("eval_trials", "eval_trials")):
+                      ("eval_trials", "eval_trials"), ("curve_points", "curve_points")):
         if getattr(args, flag) > 0:
             overrides[key] = getattr(args, flag)
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
