@@ -111,6 +111,10 @@ class RLConfig:
     top_p: float = _f(1.0, "Nucleus sampling threshold.", gt=0, le=1)
     top_k: int = _f(0, "Top-k sampling (0 disables).", ge=0)
     stop_strings: str = _f("", "Comma-separated strings that end a completion.")
+    stop_temperature: float = _f(1.0, "TLDR temperature scaling of the stop decision (arXiv 2505.07961): stop tokens' "
+                                      "log-probs divided by T (> 1 stops earlier; 1 = off).", gt=0)
+    stop_temperature_tokens: str = _f("", "Comma-separated tokens rl.stop_temperature applies to (e.g. </think>; "
+                                          "empty: the model's stop tokens).")
     rewards: str = _f("", "Comma-separated rewards: registered names or 'package.module:function'.")
     reward_weights: str = _f("", "Comma-separated weights, one per reward (empty: all 1).")
     advantage: str = _f("grpo", "Registered advantage estimator (grpo, dr_grpo, rloo, reinforce_pp, "

@@ -10,6 +10,9 @@ needs it (reference / teacher log-probs and top-k supports, :mod:`mmsft.train.sc
 supervised top-k distillation), PoFT's per-sample ``ref_score`` (``meta.ref_score``), the live policy's greedy guesses
 ``policy_argmax`` (IFT), and applies the loss's declared
 per-epoch sample transform (``sample_transform`` registry meta, e.g. masked fine-tuning; reseeded every epoch).
+A loss with registry meta ``aux_batch=True`` (LfU) gets ``fields["aux_batch"]`` on every micro-batch: a second
+micro-batch drawn at random from the training set by a stream seeded by (seed, step, rank, micro-batch), so it is the
+same on resume and does not move the data position.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class SFTProducer:
     def __init__(self, samples: list[Sample], adapter: ModalityAdapter, micro_batch_size: int, grad_accum: int,
                  seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True,
                  scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
-                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None) -> None:
+                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None,
+                 aux_batch: bool = False) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
@@ -73,6 +77,7 @@ class SFTProducer:
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
         self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
         self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
+        self.aux_batch = aux_batch  # attach a random second micro-batch per micro-batch (LfU)
         self.state = ProducerState()
         self._cache: dict[int, Encoded] | None = {} if cache and transform is None else None
         self._order = self._permutation(0)
@@ -136,7 +141,7 @@ class SFTProducer:
         mine = drawn[self.rank::self.world_size]
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
         batches = []
-        for chunk in chunks:
+        for chunk_index, chunk in enumerate(chunks):
             batch = self._with_weights(self.adapter.collate([e for _, e in chunk]), [e for _, e in chunk])
             if "ref_score" in self.needed:
                 batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
@@ -146,9 +151,25 @@ class SFTProducer:
                 if self.live is None:
                     raise ValueError("the objective needs policy_argmax but the producer has no live policy")
                 batch.fields["policy_argmax"] = policy_argmax(*self.live[:1], batch, *self.live[1:])
+            if self.aux_batch:
+                batch.fields["aux_batch"] = self._aux(len(chunk), chunk_index)  # type: ignore[assignment]
             batches.append(batch)
         self.state.steps += 1
         return batches
+
+    def _aux(self, size: int, chunk_index: int) -> ModelBatch:
+        """``size`` random training samples (with replacement; overlong ones skipped, bounded tries) as a micro-batch,
+        from a stream seeded by (seed, step, rank, micro-batch): the data position and counters are untouched."""
+        rng = np.random.default_rng([self.seed, 0x1F0, self.state.steps, self.rank, chunk_index])
+        picked: list[Encoded] = []
+        for _ in range(20 * size + len(self.samples)):
+            try:
+                picked.append(self._encode(int(rng.integers(len(self.samples)))))
+            except OverlongSample:
+                continue
+            if len(picked) == size:
+                return self.adapter.collate(picked)
+        raise DataError("could not draw an auxiliary batch: nearly every training sample exceeds data.max_length")
 
     def _ref_scores(self, indices: list[int]) -> torch.Tensor:
         """PoFT's offline reference score r̄ per sample (``meta.ref_score``, see :mod:`mmsft.data.transforms_poft`)."""
@@ -211,4 +232,11 @@ def sft_producer(ctx: StageContext) -> SFTProducer:
     return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
                        cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
                        topk=support_k(cfg), transform=loss_transform(cfg),
-                       live=(ctx.policy, ctx.device, ctx.vocab_subset))
+                       live=(ctx.policy, ctx.device, ctx.vocab_subset), aux_batch=loss_wants_aux_batch(cfg))
+
+
+def loss_wants_aux_batch(cfg: Any) -> bool:
+    """Whether the configured loss declares ``aux_batch=True`` (a second random micro-batch per micro-batch, LfU)."""
+    from mmsft.objectives import get_loss
+
+    return bool(get_loss(cfg.objective.name).meta.get("aux_batch"))
