@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft-steps", type=int, default=0, help="SFT optimizer steps (0: the size's default)")
     parser.add_argument("--rollout-batches", type=int, default=0, help="post-training rollout batches per method")
     parser.add_argument("--eval-trials", type=int, default=0, help="episodes per evaluation set")
+    parser.add_argument("--group-size", type=int, default=0, help="episodes per rollout batch (GRPO group size; "
+                                                                   "also the number of rollout workers)")
     parser.add_argument("--curve-points", type=int, default=0, help="checkpoints evaluated per method (the last "
                                                                      "one also on held-out states and forgetting)")
     parser.add_argument("--workers", type=int, default=2, help="simulator worker processes")
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         overrides["methods"] = methods
     for flag, key in (("sft_steps", "sft_steps"), ("rollout_batches", "rollout_batches"),
-                      ("eval_trials", "eval_trials"), ("curve_points", "curve_points")):
+                      ("eval_trials", "eval_trials"), ("curve_points", "curve_points"),
+                      ("group_size", "group_size")):
         if getattr(args, flag) > 0:
             overrides[key] = getattr(args, flag)
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
