@@ -13,7 +13,8 @@ at registration, plus any others::
 An evaluator is named by its registered name or ``package.module:function``. Built in: ``generation_accuracy``
 (greedy answers compared with ``answer``), ``reward_mean`` (generations scored by named rewards) and ``transfer_q``
 (Transfer Q* value-guided decoding with a baseline model, :mod:`mmsft.objectives.transfer_q`). Task packages
-register more (``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
+register more; ``mmsft.eval.metrics.evaluators`` adds ``calibration`` and ``diversity``
+(task packages: ``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
 """
 
 from __future__ import annotations
@@ -285,3 +286,5 @@ def reward_mean(model_dir: Path, spec: dict[str, Any], ctx: EvalContext) -> dict
 
 
 from mmsft.objectives import transfer_q as _transfer_q  # noqa: E402,F401  (registers transfer_q, arXiv 2405.20495)
+# calibration (ECE, self-ensembling, reliability diagram) and diversity (distinct-n, EAD, embedding cosine)
+from mmsft.eval.metrics import evaluators as _metric_evaluators  # noqa: E402,F401  (registers them)

@@ -37,6 +37,7 @@ from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, r
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
+from mmsft.train.peft_hooks import peft_after_step, peft_aux_loss
 from mmsft.train.scorer_state import (attach_policy_modules, policy_module_states, restore_policy_modules,
                                       restore_scorer_states, scorer_states)
 from mmsft.train.stage import TRAINER_FIELDS, StageContext, producer_entry
@@ -218,6 +219,7 @@ class Trainer:
                                   **self.policy_kwargs_for(batch.fields))
                 token_batch = self._token_batch(out, batch, norm, step, row_norms)
                 loss, metrics = self.objective(token_batch)
+                loss = loss + peft_aux_loss(self.model, batch, len(batches), metrics)  # e.g. LoRAMoE balancing
                 if not torch.isfinite(loss):
                     raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
                 self.accelerator.backward(loss)
@@ -235,6 +237,7 @@ class Trainer:
             raise TrainingError(self._nonfinite_message(step, f"gradient norm is {grad_norm}", []))
         self.optimizer.step()
         self.scheduler.step()
+        peft_metrics = peft_after_step(self.model, step + 1, self.optimizer)  # e.g. SpIEL drop-and-grow
         self.optimizer.zero_grad(set_to_none=True)
         elapsed = time.perf_counter() - started
         record = {"train/loss": total_loss, "train/grad_norm": grad_norm, "train/lr": self.scheduler.get_last_lr()[0],
@@ -242,6 +245,7 @@ class Trainer:
         record.update({f"train/{k}": v / max(supervised, 1.0) for k, v in sums.items() if k != "tokens"})
         record["train/supervised_tokens"] = supervised
         record.update(self.producer.pop_metrics())
+        record.update(peft_metrics)
         return record
 
     def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer, step: int,
