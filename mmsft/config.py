@@ -155,7 +155,7 @@ class TrainConfig:
     micro_batch_size: int = _f(4, "Samples per forward/backward.", ge=1)
     grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).", ge=1)
     seed: int = _f(0, "Seed for data order, dropout and initialisation.", ge=0, le=2**32 - 1)
-    mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
+    mixed_precision: str = _f("auto", "auto: bf16 autocast (fp32 master weights) on a bf16-capable GPU, and on CPUs with AMX / AVX-512 BF16 when the model's hidden size is ≥ 128; none otherwise (mmsft/train/precision.py).", ("auto", "no", "bf16", "fp16"))
     logging_steps: int = _f(1, "Log metrics every N steps.", ge=1)
     save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).", ge=0)
     save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).", ge=0)

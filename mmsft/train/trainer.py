@@ -37,6 +37,7 @@ from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, r
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
+from mmsft.train.precision import allow_precision_change, model_hidden_size, resolve_mixed_precision
 from mmsft.train.stage import TRAINER_FIELDS, StageContext, producer_entry
 
 ON_POLICY_FIELDS = frozenset({"old_logp", "advantages"})
@@ -77,12 +78,6 @@ def scorer_needs(cfg: RunConfig, needed: set[str], on_policy: bool) -> dict[str,
             "teacher_dist": "teacher_dist" in needed}
 
 
-def _mixed_precision(choice: str) -> str:
-    if choice != "auto":
-        return choice
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-
-
 class Trainer:
     def __init__(self, cfg: RunConfig) -> None:
         load_plugins(cfg.plugins)
@@ -114,7 +109,9 @@ class Trainer:
         if cfg.train.torch_threads > 0:
             torch.set_num_threads(cfg.train.torch_threads)
         # cpu=True on GPU-less machines lets torchrun / accelerate launch run data parallel over gloo.
-        self.accelerator = Accelerator(mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+        precision = resolve_mixed_precision(cfg.train.mixed_precision, model_hidden_size(cfg.model.name_or_path))
+        allow_precision_change(precision)
+        self.accelerator = Accelerator(mixed_precision=precision,
                                        cpu=not torch.cuda.is_available())
         set_seed(cfg.train.seed)
         self.run_dir = Path(cfg.train.output_dir)
@@ -195,7 +192,8 @@ class Trainer:
 
     def _step(self, step: int) -> dict[str, float]:
         started = time.perf_counter()
-        batches = self.producer.next_step()
+        with self.accelerator.autocast():  # rollouts and frozen scorers run in the training forward's precision
+            batches = self.producer.next_step()
         norm = self._normalizer(batches)
         row_norms = self._row_normalizers(batches)
         with_entropy = "entropy" in self.needed
