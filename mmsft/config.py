@@ -62,6 +62,9 @@ class DataConfig:
                        ("drop", "truncate", "error"))
     padding_side: str = _f("right", "Padding side of training batches (results are identical either way).", ("left", "right"))
     shuffle: bool = _f(True, "Shuffle every epoch (seeded; resume continues the same order).")
+    packing: bool = _f(False, "SFT, text models: each micro-batch runs as one row without padding (position ids restart "
+                              "per sample, attention stays within each sample; docs/benchmarks.md). Token-mean "
+                              "objectives without per-row fields only.")
     image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.", ge=1, le="image_max_pixels")
     image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.", ge=1)
     video_fps: float = _f(2.0, "Frames sampled per second of video.", gt=0)

@@ -65,7 +65,8 @@ class SFTProducer:
     def __init__(self, samples: list[Sample], adapter: ModalityAdapter, micro_batch_size: int, grad_accum: int,
                  seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True,
                  scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
-                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None) -> None:
+                 transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None,
+                 pack: bool = False) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
@@ -73,6 +74,7 @@ class SFTProducer:
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
         self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
         self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
+        self.pack = pack  # padding-free: each micro-batch is one packed row (data.packing)
         self.state = ProducerState()
         self._cache: dict[int, Encoded] | None = {} if cache and transform is None else None
         self._order = self._permutation(0)
@@ -137,7 +139,8 @@ class SFTProducer:
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
         batches = []
         for chunk in chunks:
-            batch = self._with_weights(self.adapter.collate([e for _, e in chunk]), [e for _, e in chunk])
+            items = [e for _, e in chunk]
+            batch = self._with_weights(self.adapter.pack(items) if self.pack else self.adapter.collate(items), items)
             if "ref_score" in self.needed:
                 batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
             if self.scorers is not None:
@@ -169,6 +172,8 @@ class SFTProducer:
         weights = [e.token_weights for e in chunk]
         if any(w is not None for w in weights):
             rows = [w if w is not None else torch.ones(int(e.loss_mask.sum())) for w, e in zip(weights, chunk)]
+            if self.pack:  # one row holding every sample's supervised tokens in order
+                rows = [torch.cat(rows)]
             batch.fields["token_weights"] = scatter_to_mask(rows, batch.loss_mask)
         return batch
 
@@ -208,7 +213,30 @@ def sft_producer(ctx: StageContext) -> SFTProducer:
     """Supervised fine-tuning on a dataset (targets from the data; optional per-token weights; reference / teacher
     fields from frozen scorers when the objective needs them)."""
     cfg = ctx.cfg
+    if cfg.data.packing:
+        check_packing(cfg, ctx)
     return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
                        cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
                        topk=support_k(cfg), transform=loss_transform(cfg),
-                       live=(ctx.policy, ctx.device, ctx.vocab_subset))
+                       live=(ctx.policy, ctx.device, ctx.vocab_subset), pack=cfg.data.packing)
+
+
+PACKABLE_FIELDS = frozenset({"logp", "token_weights", "entropy"})
+
+
+def check_packing(cfg: Any, ctx: StageContext) -> None:
+    """``data.packing`` needs a text model and an objective that sees only tokens (a packed micro-batch is one row, so
+    per-row fields and per-sequence aggregation would mix samples); switches the model to per-sample attention."""
+    from mmsft.config import ConfigError
+    from mmsft.models import varlen_attention
+
+    if type(ctx.adapter).pack is ModalityAdapter.pack:
+        raise ConfigError(f"config key 'data.packing': the {ctx.adapter.family} family has no packed batches; "
+                          "set data.packing=false")
+    extra = sorted(set(ctx.needed) - PACKABLE_FIELDS)
+    if cfg.objective.loss_agg_mode != "token-mean" or extra or cfg.objective.kl.coef:
+        why = (f"loss_agg_mode {cfg.objective.loss_agg_mode!r}" if cfg.objective.loss_agg_mode != "token-mean"
+               else f"fields {extra}" if extra else "a KL term")
+        raise ConfigError(f"config key 'data.packing': objective {cfg.objective.name!r} uses {why}, which needs one row "
+                          "per sample; packing supports token-mean objectives over log-probs (and token weights) only")
+    varlen_attention.enable(ctx.loaded.model)
