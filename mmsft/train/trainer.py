@@ -203,14 +203,17 @@ class Trainer:
             batch = batch.to(self.accelerator.device)
             last = index == len(batches) - 1
             context = self.accelerator.no_sync(self.policy) if not last else contextlib.nullcontext()
-            with context, self.accelerator.autocast():
-                out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy, vocab_subset=self.vocab_subset,
-                                  temperature=self.temperature, with_dist=with_dist,
-                                  **self.policy_kwargs_for(batch.fields))
-                token_batch = self._token_batch(out, batch, norm, step, row_norms)
-                loss, metrics = self.objective(token_batch)
+            with context:
+                with self.accelerator.autocast():
+                    out = self.policy(batch.inputs, batch.loss_mask, with_entropy=with_entropy,
+                                      vocab_subset=self.vocab_subset, temperature=self.temperature,
+                                      with_dist=with_dist, **self.policy_kwargs_for(batch.fields))
+                    token_batch = self._token_batch(out, batch, norm, step, row_norms)
+                    loss, metrics = self.objective(token_batch)
                 if not torch.isfinite(loss):
                     raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
+                # outside autocast: on CPU the backward runs on this thread, where autocast would re-cast every
+                # backward matmul (measured 1.45× slower on the 25M benchmark model)
                 self.accelerator.backward(loss)
             total_loss += float(loss.detach())
             tokens += batch.num_tokens
