@@ -3,7 +3,10 @@ on the same model, data and batch.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/objective_costs.py [--steps 8] [--warmup 2] [--only asft,gkd]``; writes
 ``benchmarks/results/objective_costs.{md,json}``; ``--rewards`` times the zoo rewards alone on 32 completions
-(``objective_rewards.md``: a reward's cost is its call, not the GRPO step it rides on). No asserts: a measurement.
+(``objective_rewards.md``: a reward's cost is its call, not the GRPO step it rides on); ``--decoding`` times Transfer Q*
+against greedy decoding per generated token (``objective_decoding.md``). No asserts: a measurement. A partial run
+(``--only``) also runs the baselines (sft / grpo) and stores each new row's ratio against the baseline of the same run
+(the host is shared, so absolute times drift between runs); the stored baseline rows are kept unless named.
 
 Setup (built locally, nothing downloaded): ``build_tiny("text", hidden 256, intermediate 768, 4 layers)``, 64 rows of
 a word-list task with 8–40-token answers, 8 sequences per optimizer step in one micro-batch, AdamW, fp32 on CPU, one
@@ -33,12 +36,15 @@ SFT_ENTRIES = {
     "soft": ["algorithm=soft"], "ift": ["algorithm=ift"], "kd_topk": ["algorithm=kd_topk", "rl.teacher={teacher}"],
     "gkd (λ=0.5)": ["algorithm=gkd", "rl.teacher={teacher}", "rl.max_new_tokens=16"],
     "sft + token weights (FAIT/TL)": ["data.train_path={weighted}"],
+    "lfu": ["algorithm=lfu"],
 }
 RL_ENTRIES = {
     "grpo": ["algorithm=grpo", "objective.kl.coef=0"], "dapo": ["algorithm=dapo", "rl.dynamic_sampling=false"],
     "chord": ["algorithm=chord", "mix.expert_path={data}", "mix.expert_per_step=2"],
     "prefix_rft": ["algorithm=prefix_rft"],
     "opd": ["algorithm=opd", "rl.teacher={teacher}", "rl.rewards="],
+    "srppo": ["algorithm=srppo", "rl.teacher={teacher}"],
+    "grpo + stop temperature T=4 (TLDR TS)": ["algorithm=grpo", "objective.kl.coef=0", "rl.stop_temperature=4"],
 }
 WORDS = ["red", "green", "blue", "yellow", "circle", "square", "triangle", "left", "right", "up", "down", "big"]
 
@@ -115,13 +121,57 @@ def reward_costs(repeats: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
+def decoding_costs(tokens: int = 8, prompts: int = 4) -> str:
+    """Seconds per generated token: greedy decoding vs Transfer Q* (k candidates × a greedy baseline continuation)."""
+    import torch
+
+    from mmsft.data.loaders import load_dataset
+    from mmsft.eval.generation import generate
+    from mmsft.models.loading import build_adapter, load_model
+    from mmsft.models.tiny import build_tiny
+    from mmsft.objectives.transfer_q import TransferQArgs, transfer_q_decode
+
+    torch.set_num_threads(1)
+    out = Path(tempfile.mkdtemp(prefix="mmsft-decoding-costs-"))
+    shape = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2)
+    build_tiny("text", out / "student", seed=0, **shape)
+    data, _ = _data(out)
+    loaded = load_model(str(out / "student"))
+    adapter, model = build_adapter(loaded, max_length=None), loaded.model.eval()
+    samples = load_dataset(str(data))[:prompts]
+    score = lambda batch, texts: [-len(t) / 100 for t in texts]  # noqa: E731
+    rows = [("greedy (HF generate, KV cache)", lambda: generate(model, adapter, samples, max_new_tokens=tokens,
+                                                              batch_size=1))]
+    for k, cont in ((10, 20), (10, 5), (4, 5)):
+        args = TransferQArgs(k=k, continuation_tokens=cont)
+        rows.append((f"Transfer Q* k={k}, continuation {cont}",
+                     lambda a=args: transfer_q_decode(model, model, adapter, samples, score, a, tokens)))
+    lines = ["| decoding | s per generated token | × greedy |", "| --- | --- | --- |"]
+    base = None
+    for name, fn in rows:
+        fn()  # warm-up
+        started = time.perf_counter()
+        fn()
+        per_token = (time.perf_counter() - started) / (tokens * prompts)
+        base = base or per_token
+        lines.append(f"| {name} | {per_token:.4f} | {per_token / base:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated entry names")
     parser.add_argument("--rewards", action="store_true", help="only time the zoo rewards (objective_rewards.md)")
+    parser.add_argument("--decoding", action="store_true", help="only time Transfer Q* vs greedy (objective_decoding.md)")
     args = parser.parse_args()
+    if args.decoding:
+        table = decoding_costs()
+        (ROOT / "benchmarks" / "results" / "objective_decoding.md").write_text(table)
+        print(table)
+        return
     if args.rewards:
         table = reward_costs()
         (ROOT / "benchmarks" / "results" / "objective_rewards.md").write_text(table)
@@ -145,10 +195,11 @@ def main() -> None:
               "train.torch_threads=1", "rl.prompts_per_step=2", "rl.group_size=4", "rl.max_new_tokens=16",
               "rl.rewards=bench_reward"]
     only = {x.strip() for x in args.only.split(",") if x.strip()}
+    wanted = only | {b for b, entries in (("sft", SFT_ENTRIES), ("grpo", RL_ENTRIES)) if only & set(entries)}
     results = []
     for table, entries in (("sft", SFT_ENTRIES), ("rl", RL_ENTRIES)):
         for name, overrides in entries.items():
-            if only and name not in only:
+            if only and name not in wanted:
                 continue
             filled = [o.format(teacher=teacher, data=data, weighted=weighted) for o in overrides]
             try:
@@ -158,12 +209,17 @@ def main() -> None:
             result["table"] = table
             results.append(result)
             print(json.dumps(result), flush=True)
+    same_run = {t: next((r["step_s"] for r in results if r["entry"] == b and "step_s" in r), None)
+                for t, b in (("sft", "sft"), ("rl", "grpo"))}
+    for r in results:  # each row's ratio against the baseline measured in the same run
+        if "step_s" in r and same_run[r["table"]]:
+            r["ratio"] = r["step_s"] / same_run[r["table"]]
     results_dir = ROOT / "benchmarks" / "results"
     previous = results_dir / "objective_costs.json"
-    if only and previous.exists():  # a partial run updates the stored table
+    if only and previous.exists():  # a partial run updates the stored table (only the named rows)
         order = [*SFT_ENTRIES, *RL_ENTRIES]
         merged = {r["entry"]: r for r in json.loads(previous.read_text())}
-        merged.update({r["entry"]: r for r in results})
+        merged.update({r["entry"]: r for r in results if r["entry"] in only})
         results = sorted(merged.values(), key=lambda r: order.index(r["entry"]) if r["entry"] in order else len(order))
     base = {t: next((r["step_s"] for r in results if r["entry"] == b and "step_s" in r), None)
             for t, b in (("sft", "sft"), ("rl", "grpo"))}
@@ -171,7 +227,8 @@ def main() -> None:
     for r in results:
         baseline = "sft" if r["table"] == "sft" else "grpo"
         if "step_s" in r:
-            ratio = f"{r['step_s'] / base[r['table']]:.2f}" if base[r["table"]] else "—"
+            value = r.get("ratio", r["step_s"] / base[r["table"]] if base[r["table"]] else None)
+            ratio = f"{value:.2f}" if value is not None else "—"
             median = f"{r['median_s']:.3f}" if "median_s" in r else "—"
             lines.append(f"| `{r['entry']}` | {baseline} | {r['step_s']:.3f} | {median} | {ratio} |")
         else:

@@ -132,3 +132,13 @@ register_algorithm("prefix_rft", stage="prefix_rft", rl={"advantage": "dr_grpo"}
 register_algorithm("soft", stage="sft", objective={"name": "soft", "loss_agg_mode": "token-mean", "args": {"exits": ""}})
 # IFT — Hua et al., arXiv 2405.11870: temporal residual λ 0.2 on the inputs, discounted loss propagation γ 0.95.
 register_algorithm("ift", stage="sft", objective={"name": "ift", "args": {"lam": 0.2, "gamma": 0.95}})
+# LfU — Nam et al., arXiv 2511.13052 (AAAI 2026): CE + λ·hidden-state consistency under a normalised gradient-ascent
+# parameter step of norm α on a second random batch; released LoRA-mode scripts: α 0.1, λ 5, every layer.
+register_algorithm("lfu", stage="sft", objective={"name": "lfu", "loss_agg_mode": "token-mean",
+                                                  "args": {"lam": 5.0, "alpha": 0.1}})
+# Self-Rewarding PPO — Zhang et al., arXiv 2510.21090: coherent reward Σ(log π_SFT − log π_base) at the last token,
+# PPO with a value head and GAE (TRL PPO defaults: γ 1, λ 0.95, clip 0.2, value clip 0.2, c_v 0.1, KL 0.05 k1 in the
+# reward). Set rl.teacher to the pre-SFT base model; the run's starting model is π_SFT (the reference).
+register_algorithm("srppo", rl={"advantage": "srppo_gae", "advantage_args": {"gamma": 1.0, "lam": 0.95}},
+                   objective={"name": "srppo", "loss_agg_mode": "token-mean", "kl": _kl(0.05, "k1", "reward"),
+                              "args": {"clip_low": 0.2, "clip_high": 0.2, "vf_coef": 0.1, "cliprange_value": 0.2}})

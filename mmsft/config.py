@@ -46,6 +46,11 @@ class LoraConfig:
     alpha: int = _f(32, "LoRA alpha.", ge=1)
     dropout: float = _f(0.0, "LoRA dropout.", ge=0, lt=1)
     target_modules: str = _f("all-linear", "Comma-separated module names, or all-linear.")
+    method: str = _f("lora", "PEFT method (with enabled: true): lora, or any method peft registers (ia3, loha, lokr, "
+                             "oft, boft, vera, adalora, ...) plus mmsft's loramoe, ssf, sparse (LT-SFT / SpIEL). See "
+                             "docs/peft.md.")
+    method_args: dict = _f({}, "The method's own peft config fields (e.g. {use_dora: true} for lora, {num_experts: 8} "
+                               "for loramoe, {density: 0.01, mask_path: ...} for sparse).")
 
 
 @dataclass
@@ -76,6 +81,10 @@ class DataConfig:
                                 "own folder (a saved dataset's folder) is always allowed.")
     allow_any_media_path: bool = _f(False, "Open media paths anywhere (absolute, ../, file://, symlinks out of the "
                                            "data root); off: such paths are an error naming the row.")
+    selector: str = _f("", "Data selector of the sft stage (mmsft.data.selectors.SELECTORS: s3ft, grape, stat, "
+                           "branching_filter, random — offline; uds, q_tuning — online) or 'package.module:function'; "
+                           "decisions go to metrics.jsonl (select/*) and <run>/selection/. See docs/data_selection.md.")
+    selector_args: dict = _f({}, "The selector's own arguments (its args dataclass).")
 
 
 def _kl_choices() -> tuple[str, ...]:
@@ -114,6 +123,10 @@ class RLConfig:
     top_p: float = _f(1.0, "Nucleus sampling threshold.", gt=0, le=1)
     top_k: int = _f(0, "Top-k sampling (0 disables).", ge=0)
     stop_strings: str = _f("", "Comma-separated strings that end a completion.")
+    stop_temperature: float = _f(1.0, "TLDR temperature scaling of the stop decision (arXiv 2505.07961): stop tokens' "
+                                      "log-probs divided by T (> 1 stops earlier; 1 = off).", gt=0)
+    stop_temperature_tokens: str = _f("", "Comma-separated tokens rl.stop_temperature applies to (e.g. </think>; "
+                                          "empty: the model's stop tokens).")
     rewards: str = _f("", "Comma-separated rewards: registered names or 'package.module:function'.")
     reward_weights: str = _f("", "Comma-separated weights, one per reward (empty: all 1).")
     advantage: str = _f("grpo", "Registered advantage estimator (grpo, dr_grpo, rloo, reinforce_pp, "
@@ -178,6 +191,10 @@ class EvalConfig:
     max_new_tokens: int = _f(16, "Generation cap for evaluation.", ge=1)
     max_samples: int = _f(0, "Evaluate at most N samples (0: all).", ge=0)
     match: str = _f("exact", "Answer match: exact (case-insensitive, stripped) or contains.", ("exact", "contains"))
+    evaluator: str = _f("generation_accuracy", "Evaluator `mmsft eval` runs (mmsft.eval.evaluators.EVALUATORS, e.g. "
+                                               "calibration, diversity) on data.eval_path.")
+    evaluator_args: dict = _f({}, "Arguments of a non-default eval.evaluator (its args dataclass; path is "
+                                  "data.eval_path).")
 
 
 def _stage_choices() -> tuple[str, ...]:
@@ -312,6 +329,18 @@ def validate_components(config: RunConfig) -> None:
         from mmsft.train.stage import producer_entry
 
         build_args(producer_entry(config.stage), config.stage_args, "stage_args")
+        if config.lora.enabled and (config.lora.method != "lora" or config.lora.method_args):
+            from mmsft.peft_methods import build_peft_config
+
+            c = config.lora
+            try:
+                build_peft_config(c.method, dict(c.method_args), c.r, c.alpha, c.dropout, c.target_modules)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ConfigError(f"config key 'lora.method' / 'lora.method_args': {str(exc).strip(chr(39))}") from None
+        if config.data.selector:
+            from mmsft.data.selectors import SELECTORS
+
+            build_args(SELECTORS.get(config.data.selector), config.data.selector_args, "data.selector_args")
         for name in reward_names(config):
             get_reward(name)
     except RegistryError as exc:

@@ -78,11 +78,10 @@ def test_study_cli_end_to_end(tmp_path):
                  "--methods", "sft,dft,grpo,lfu", "--seeds", "0"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["methods"]) == {"sft", "dft", "grpo", "lfu"}
-    assert results["methods"]["lfu"] == {"status": "not implemented"}
-    for method in ("sft", "dft", "grpo"):
+    for method in ("sft", "dft", "grpo", "lfu"):
         row = results["methods"][method]
         assert 0 <= row["id"] <= 1 and 0 <= row["ood"] <= 1 and row["step_s"] > 0
     assert results["methods"]["dft"]["verdict"] in ("holds", "inconclusive", "does not hold")
     table = (out / "results.md").read_text()
-    assert "| dft |" in table and "not implemented" in table
+    assert "| dft |" in table and "| lfu |" in table
     assert main(["study", "sft-objectives", "--out", str(out), "--methods", "nope"]) == 2

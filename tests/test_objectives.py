@@ -134,13 +134,16 @@ def test_gradient_accumulation_invariance(loss_name: str, mode: str) -> None:
             if objective.entry.meta.get("policy_exits") is not None:  # SoFT: two sub-model exits
                 shallow = torch.log_softmax(params[rows] / 2, -1).gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1)
                 fields.setdefault("extras", {})["exit_logp"] = torch.stack([shallow, logp[rows]], -1)
+            if objective.entry.meta.get("aux_batch"):  # LfU: the policy pass's per-token consistency MSE
+                fields.setdefault("extras", {})["lfu_mse"] = params[rows].pow(2).mean(-1) * micro_mask
             batch = TokenBatch(logp=logp[rows], loss_mask=micro_mask, normalizer=norm, old_logp=old[rows],
                                ref_logp=ref[rows], advantages=adv[rows], entropy=entropy[rows],
                                expert_mask=expert[rows], logp_dist=log_probs[rows], teacher_dist=teacher[rows],
                                teacher_logp=teacher[rows].gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1),
                                token_weights=torch.ones(len(rows), 6), row_normalizers=rows_norm, step=3,
                                ref_score=ref_score[rows], prefix_mask=prefix[rows],
-                               policy_argmax=torch.zeros(len(rows), 6, dtype=torch.long), **fields)
+                               policy_argmax=torch.zeros(len(rows), 6, dtype=torch.long), values=params[rows].mean(-1),
+                               old_values=old[rows], returns=ref[rows] + adv[rows].unsqueeze(-1), **fields)
             loss, _ = objective(batch)
             loss.backward(retain_graph=True)
             total += loss.item()

@@ -42,7 +42,7 @@ def _common(name: str, teacher: Path | None) -> list[str]:
         extra.append("rl.mini_batches=2")  # several optimizer steps per rollout batch (gspo's preset already has 4)
     if name == "grpo":
         extra.append("objective.kl.coef=0.1")
-    if name == "opd":
+    if name in ("opd", "srppo"):  # srppo: the teacher slot is the pre-SFT base model
         extra.append(f"rl.teacher={teacher}")
     return extra
 

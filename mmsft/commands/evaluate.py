@@ -1,7 +1,8 @@
 """``mmsft eval CONFIG.yaml key=value ...``: generation accuracy of ``model.name_or_path`` on ``data.eval_path``.
 
 Runs the ``generation_accuracy`` evaluator (:mod:`mmsft.eval.evaluators`, the same code a pipeline runs after each
-stage) with ``eval.*`` as its arguments.
+stage) with ``eval.*`` as its arguments; ``eval.evaluator=NAME`` runs another registered evaluator (calibration,
+diversity, ...) with ``eval.evaluator_args``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
                       media=MediaPolicy.from_config(cfg.data.media_roots, cfg.data.allow_any_media_path))
     spec = {"path": cfg.data.eval_path, "max_samples": cfg.eval.max_samples, "batch_size": cfg.eval.batch_size,
             "max_new_tokens": cfg.eval.max_new_tokens, "match": cfg.eval.match}
+    if cfg.eval.evaluator != "generation_accuracy":  # e.g. calibration, diversity: their own arguments
+        return _run_other(cfg, ctx, out_dir)
     metrics, _ = run_evaluator("generation_accuracy", cfg.model.name_or_path, spec, ctx)
     by_kind = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("accuracy/")}
     correct, total = int(metrics["correct"]), int(metrics["total"])
@@ -57,3 +60,24 @@ def run(args: argparse.Namespace) -> int:
     Console().print(table)
     return 0
 
+
+
+def _run_other(cfg, ctx, out_dir) -> int:
+    """Run ``eval.evaluator`` with ``eval.evaluator_args`` (``path`` = data.eval_path); write and print its metrics."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmsft.eval.evaluators import run_evaluator
+
+    spec = {"path": cfg.data.eval_path, **cfg.eval.evaluator_args}
+    metrics, main = run_evaluator(cfg.eval.evaluator, cfg.model.name_or_path, spec, ctx)
+    (out_dir / "eval.json").write_text(json.dumps({"evaluator": cfg.eval.evaluator, "main": main, **metrics}, indent=2))
+    table = Table(title=f"{cfg.eval.evaluator} of {cfg.model.name_or_path} on {cfg.data.eval_path}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(f"[bold]{key}" if key == main else key, f"{value:.4f}")
+    Console().print(table)
+    return 0

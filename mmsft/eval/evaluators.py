@@ -11,8 +11,10 @@ at registration, plus any others::
 
 ``args`` lets a pipeline reject a bad key before any stage trains (unknown keys fail with "did you mean").
 An evaluator is named by its registered name or ``package.module:function``. Built in: ``generation_accuracy``
-(greedy answers compared with ``answer``) and ``reward_mean`` (generations scored by named rewards). Task packages
-register more (``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
+(greedy answers compared with ``answer``), ``reward_mean`` (generations scored by named rewards) and ``transfer_q``
+(Transfer Q* value-guided decoding with a baseline model, :mod:`mmsft.objectives.transfer_q`). Task packages
+register more; ``mmsft.eval.metrics.evaluators`` adds ``calibration`` and ``diversity``
+(task packages: ``tasks.puzzles.evaluators``: ``puzzle_success``; ``tasks.libero.evaluators``: ``libero_success``).
 """
 
 from __future__ import annotations
@@ -281,3 +283,8 @@ def reward_mean(model_dir: Path, spec: dict[str, Any], ctx: EvalContext) -> dict
                 [{"id": s.id, "completion": t, "reward": r} for s, t, r in zip(samples, texts, result.total)])
     means = result.means()
     return {"reward_mean": means.pop("reward/total"), **means}
+
+
+from mmsft.objectives import transfer_q as _transfer_q  # noqa: E402,F401  (registers transfer_q, arXiv 2405.20495)
+# calibration (ECE, self-ensembling, reliability diagram) and diversity (distinct-n, EAD, embedding cosine)
+from mmsft.eval.metrics import evaluators as _metric_evaluators  # noqa: E402,F401  (registers them)

@@ -52,18 +52,20 @@ class Policy(nn.Module):
     def forward(self, inputs: dict[str, Any], loss_mask: torch.Tensor, *, with_entropy: bool = False,
                 temperature: float = 1.0, vocab_subset: torch.Tensor | None = None, with_dist: bool = False,
                 token_fn: TokenFn | None = None, exit_layers: Sequence[int] | str | None = None,
-                input_mix: tuple[torch.Tensor, float] | None = None) -> LogProbs:
+                input_mix: tuple[torch.Tensor, float] | None = None, hidden_fn: Any = None) -> LogProbs:
         """``exit_layers`` (layer numbers 1..L, or ``"auto"``): also return ``extra["exit_logp"]`` (B, T, E), the
         log-probs of every sub-model made of the first n layers + the shared final norm + the shared LM head
         (SoFT / Sorted LLaMA, arXiv 2309.08968), from the same forward pass. ``input_mix = (ids, λ)``: where
         ``ids >= 0`` the input embedding becomes (1 − λ)·E[input_id] + λ·sg(E)[id] (IFT's temporal residual,
         arXiv 2405.11870; sg(E) is the current table detached, i.e. a copy re-synced every step); other positions,
-        images and videos included, are untouched."""
+        images and videos included, are untouched. ``hidden_fn(policy, model_inputs, loss_mask, hidden_states)``: run
+        on the backbone's hidden states of this pass; its dict is merged into ``extra`` (LfU's consistency term,
+        :mod:`mmsft.objectives.lfu`)."""
         backbone, head = backbone_and_head(self.model)
         if input_mix is not None:
             inputs = mixed_input_embeddings(backbone, inputs, *input_mix)
         model_inputs = {k: v for k, v in inputs.items() if k != "_input_ids"}
-        outputs = backbone(**model_inputs, use_cache=False, return_dict=True, output_hidden_states=bool(exit_layers))
+        outputs = backbone(**model_inputs, use_cache=False, return_dict=True, output_hidden_states=bool(exit_layers) or hidden_fn is not None)
         hidden = outputs.last_hidden_state
         input_ids = inputs["input_ids"] if "input_ids" in inputs else inputs["_input_ids"]
         out = head_logprobs(hidden, input_ids, loss_mask, head, chunk_size=self.chunk_size,
@@ -77,6 +79,8 @@ class Policy(nn.Module):
                                    temperature=temperature, softcap=self._softcap, vocab_subset=vocab_subset).logp
                      for n in layers]
             out.extra = {**(out.extra or {}), "exit_logp": torch.stack(exits, dim=-1)}
+        if hidden_fn is not None:
+            out.extra = {**(out.extra or {}), **hidden_fn(self, model_inputs, loss_mask, outputs.hidden_states)}
         return out
 
 

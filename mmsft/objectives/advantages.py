@@ -22,6 +22,8 @@ class AdvantageInputs:
     old_logp: torch.Tensor | None = None  # (N, L) sampler / old-policy log-probs
     teacher_logp: torch.Tensor | None = None  # (N, L) teacher log-probs of the same tokens (OPD)
     token_penalty: torch.Tensor | None = None  # (N, L) per-token reward penalty, e.g. β·k1 (KL in reward)
+    ref_logp: torch.Tensor | None = None  # (N, L) reference (starting-weights) log-probs, when the estimator requires
+    values: torch.Tensor | None = None  # (N, L) the critic's old values V_old(s_t) (actor-critic estimators)
 
 
 @dataclass

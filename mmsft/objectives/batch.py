@@ -71,6 +71,9 @@ class TokenBatch:
     ref_score: torch.Tensor | None = None  # (B,) an offline per-sequence reference score (PoFT's r̄)
     prefix_mask: torch.Tensor | None = None  # (B, T) 1 on demonstration-prefix tokens of a rollout (Prefix-RFT)
     policy_argmax: torch.Tensor | None = None  # (B, T) the current policy's greedy guess of each supervised token (IFT)
+    values: torch.Tensor | None = None  # (B, T) the critic's V(s_t) from the policy pass (actor-critic, SRPPO)
+    old_values: torch.Tensor | None = None  # (B, T) V_old(s_t) scored once per rollout batch
+    returns: torch.Tensor | None = None  # (B, T) GAE returns G_t = Â_t + V_old(s_t)
     agg_mode: str = "token-mean"  # objective.loss_agg_mode; see :func:`mmsft.objectives.aggregation.agg_loss`
     step: int = 0  # global optimizer step (0-based) — step-aware schedules such as CHORD's μ read it
     total_steps: int = 1
@@ -82,7 +85,8 @@ class TokenBatch:
             raise ValueError(f"TokenBatch.logp must be (B, T), got shape {tuple(self.logp.shape)}")
         if self.loss_mask.shape != self.logp.shape:
             raise ValueError(f"TokenBatch.loss_mask shape {tuple(self.loss_mask.shape)} != logp shape {tuple(self.logp.shape)}")
-        for name in ("old_logp", "ref_logp", "teacher_logp", "token_weights", "entropy", "prefix_mask"):
+        for name in ("old_logp", "ref_logp", "teacher_logp", "token_weights", "entropy", "prefix_mask", "values",
+                     "old_values", "returns"):
             value = getattr(self, name)
             if value is not None and value.shape != self.logp.shape:
                 raise ValueError(f"TokenBatch.{name} shape {tuple(value.shape)} != logp shape {tuple(self.logp.shape)}")

@@ -32,7 +32,7 @@ from mmsft.registry import Entry, Registry
 TOKEN_BATCH_FIELDS = frozenset(
     {"logp", "old_logp", "ref_logp", "teacher_logp", "teacher_dist", "logp_dist", "advantages", "token_weights",
      "expert_mask", "group_id", "entropy", "support_ids", "logp_support", "ref_support_logp", "teacher_support_logp",
-     "ref_score", "prefix_mask", "policy_argmax"}
+     "ref_score", "prefix_mask", "policy_argmax", "values", "old_values", "returns"}
 )
 
 

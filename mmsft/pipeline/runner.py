@@ -74,6 +74,7 @@ def stage_model(stage_dir: Path, cfg: RunConfig) -> Path:
         return merged
     from peft import PeftModel
 
+    import mmsft.peft_methods  # noqa: F401  (mmsft's own PEFT types: a resumed pipeline may not have trained here)
     from mmsft.models.loading import load_model
 
     loaded = load_model(cfg.model.name_or_path, family=cfg.model.family, dtype=cfg.model.dtype,

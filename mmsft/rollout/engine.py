@@ -39,6 +39,8 @@ class SamplingParams:
     vocab_subset: tuple[int, ...] | None = None  # sample only these ids (plus the stop tokens if allow_stop)
     allow_stop: bool = True  # False: no stop token can be sampled; every completion has max_new_tokens tokens
     row_seeds: tuple[int, ...] | None = None  # one per prompt: per-completion random streams (module docstring)
+    stop_temperature: float = 1.0  # TLDR temperature scaling of the stop decision (mmsft.objectives.decoding); 1 = off
+    stop_temperature_ids: tuple[int, ...] = ()  # the ids it applies to (empty: the adapter's stop tokens)
 
 
 @dataclass
@@ -143,6 +145,11 @@ class HFGenerateEngine:
             chain.append(TopKLogitsWarper(params.top_k))
         if params.top_p < 1.0:
             chain.append(TopPLogitsWarper(params.top_p))
+        if params.stop_temperature != 1.0:
+            from mmsft.objectives.decoding import StopTokenTemperature
+
+            chain.append(StopTokenTemperature(params.stop_temperature_ids or self.adapter.stop_token_ids,
+                                              params.stop_temperature))
         return chain + [recorder]
 
     @torch.no_grad()

@@ -7,6 +7,7 @@ Layout of ``<run>/checkpoints/step-000042/``::
     scheduler.json                      learning-rate scheduler state
     rng.json, rng.safetensors           python ``random`` and numpy states as JSON, torch/CUDA states as uint8 tensors
     trainer_state.json                  step, data position, counters
+    scorers.json, scorers.safetensors   state of stateful scorers (e.g. CurioSFT's lagged self-teacher), if any
     COMPLETE                            written last: format, step, and the size and sha256 of every other file
 
 Writing goes to ``.tmp-step-000042-<pid>/`` and ends with one rename, so a crash (kill -9 included) never leaves a
@@ -125,8 +126,10 @@ def _fresh_tmp(parent: Path, name: str) -> Path:
 
 
 def save_checkpoint(run_dir: Path, step: int, model: Any, processor: Any, optimizer: Any, scheduler: Any,
-                    trainer_state: dict[str, Any], keep: int = 0) -> Path:
-    """Write ``step-{step:06d}`` atomically (see the module doc) and keep the newest ``keep`` checkpoints (0: all)."""
+                    trainer_state: dict[str, Any], keep: int = 0, extra_states: dict[str, Any] | None = None) -> Path:
+    """Write ``step-{step:06d}`` atomically (see the module doc) and keep the newest ``keep`` checkpoints (0: all).
+    ``extra_states``: ``{name: state tree}`` written as ``NAME.json`` (+ ``NAME.safetensors``) with
+    :func:`mmsft.train.state_files.save_state` (read back with :func:`load_extra_state`)."""
     if step < 0:
         raise CheckpointError(f"checkpoint step must be >= 0, got {step}")
     root = Path(run_dir) / CHECKPOINT_DIR
@@ -144,6 +147,8 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, processor: Any, optimi
     save_state(tmp, "optimizer", optimizer.state_dict())
     save_state(tmp, "scheduler", scheduler.state_dict())
     save_state(tmp, "rng", rng_state())
+    for extra_name, tree in (extra_states or {}).items():
+        save_state(tmp, extra_name, tree)
     (tmp / STATE_FILE).write_text(json.dumps({"step": step, **trainer_state}, indent=2))
     write_marker(tmp, step)
     final = root / name
@@ -348,3 +353,10 @@ def restore_training_state(checkpoint: Path, optimizer: Any, scheduler: Any) -> 
                                   "setting?") from None
     set_rng_state(_load(checkpoint, "rng"), where=str(checkpoint / "rng.json"))
     return state
+
+
+def load_extra_state(checkpoint: Path, name: str) -> Any:
+    """A state tree written through ``save_checkpoint(..., extra_states={name: tree})``, or None if absent."""
+    if not (Path(checkpoint) / f"{name}.json").is_file():
+        return None
+    return _load(Path(checkpoint), name)

@@ -1,4 +1,4 @@
-"""Model preparation for training: LoRA through peft, gradient checkpointing, resume from a checkpoint folder."""
+"""Model preparation for training: LoRA and the other PEFT methods (lora.method) through peft, gradient checkpointing, resume from a checkpoint folder."""
 
 from __future__ import annotations
 
@@ -26,14 +26,11 @@ def load_for_training(model_cfg: ModelConfig, lora_cfg: LoraConfig, checkpoint: 
 
 
 def _apply_lora(model: Any, cfg: LoraConfig, checkpoint: Path | None) -> Any:
-    from peft import LoraConfig as PeftLoraConfig
     from peft import PeftModel, get_peft_model
+
+    from mmsft.peft_methods import build_peft_config  # also registers mmsft's tuners (loramoe, ssf, sparse) with peft
 
     if checkpoint is not None:
         return PeftModel.from_pretrained(model, str(checkpoint / "model"), is_trainable=True)
-    targets: Any = cfg.target_modules
-    if targets != "all-linear":
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
-    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets,
-                              task_type="CAUSAL_LM")
+    peft_cfg = build_peft_config(cfg.method, dict(cfg.method_args), cfg.r, cfg.alpha, cfg.dropout, cfg.target_modules)
     return get_peft_model(model, peft_cfg)

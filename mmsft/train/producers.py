@@ -10,6 +10,9 @@ needs it (reference / teacher log-probs and top-k supports, :mod:`mmsft.train.sc
 supervised top-k distillation), PoFT's per-sample ``ref_score`` (``meta.ref_score``), the live policy's greedy guesses
 ``policy_argmax`` (IFT), and applies the loss's declared
 per-epoch sample transform (``sample_transform`` registry meta, e.g. masked fine-tuning; reseeded every epoch).
+A loss with registry meta ``aux_batch=True`` (LfU) gets ``fields["aux_batch"]`` on every micro-batch: a second
+micro-batch drawn at random from the training set by a stream seeded by (seed, step, rank, micro-batch), so it is the
+same on resume and does not move the data position.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ class SFTProducer:
                  seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, cache: bool = True,
                  scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
                  transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None,
-                 pack: bool = False) -> None:
+                 aux_batch: bool = False, selector: Any = None,
+                 selection_counts: dict[str, float] | None = None, pack: bool = False) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
@@ -75,7 +79,10 @@ class SFTProducer:
         self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
         self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
         self.pack = pack  # padding-free: each micro-batch is one packed row (data.packing)
+        self.aux_batch = aux_batch  # attach a random second micro-batch per micro-batch (LfU)
         self.state = ProducerState()
+        # data selection (mmsft.data.selectors.hook): an online runner and / or the offline selector's counts
+        self.selector, self.selection_counts = selector, dict(selection_counts or {})
         self._cache: dict[int, Encoded] | None = {} if cache and transform is None else None
         self._order = self._permutation(0)
 
@@ -84,7 +91,8 @@ class SFTProducer:
         return self.micro_batch_size * self.grad_accum * self.world_size
 
     def steps_per_epoch(self) -> int:
-        return max(1, len(self.samples) // self.samples_per_step)
+        drawn = self.selector.pool_size(self.samples_per_step) if self.selector is not None else self.samples_per_step
+        return max(1, len(self.samples) // drawn)  # online selection: an epoch is a pass over the drawn pools
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
@@ -134,13 +142,19 @@ class SFTProducer:
     def next_step(self) -> list[ModelBatch]:
         """Micro-batches of one optimizer step for this rank (all ranks draw the same global order)."""
         notify_step(self.scorers, self.state.steps)
-        drawn = [self._draw() for _ in range(self.samples_per_step)]
+        pool = self.selector.pool_size(self.samples_per_step) if self.selector is not None else self.samples_per_step
+        drawn = [self._draw() for _ in range(pool)]
+        if self.selector is not None:  # online selection: keep part of the pool, maybe with pruned token masks
+            drawn = self.selector.select(drawn, self.state.steps, [self.samples[i].id for i, _ in drawn])
         mine = drawn[self.rank::self.world_size]
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
         batches = []
-        for chunk in chunks:
+        for chunk_index, chunk in enumerate(chunks):
             items = [e for _, e in chunk]
             batch = self._with_weights(self.adapter.pack(items) if self.pack else self.adapter.collate(items), items)
+            task_types = [self.samples[i].meta.get("task_type") for i, _ in chunk]
+            if any(t is not None for t in task_types):  # LoRAMoE's localised balancing (mmsft.train.peft_hooks)
+                batch.fields["task_type"] = self._task_types([i for i, _ in chunk])
             if "ref_score" in self.needed:
                 batch.fields["ref_score"] = self._ref_scores([i for i, _ in chunk])
             if self.scorers is not None:
@@ -149,9 +163,36 @@ class SFTProducer:
                 if self.live is None:
                     raise ValueError("the objective needs policy_argmax but the producer has no live policy")
                 batch.fields["policy_argmax"] = policy_argmax(*self.live[:1], batch, *self.live[1:])
+            if self.aux_batch:
+                batch.fields["aux_batch"] = self._aux(len(chunk), chunk_index)  # type: ignore[assignment]
             batches.append(batch)
         self.state.steps += 1
         return batches
+
+    def _task_types(self, indices: list[int]) -> torch.Tensor:
+        """``meta.task_type`` per sample (0: world knowledge, 1: downstream task), all present or none."""
+        values = []
+        for index in indices:
+            value = self.samples[index].meta.get("task_type")
+            if value not in (0, 1) or isinstance(value, bool):
+                raise DataError(f"{self.samples[index].where()}: meta.task_type must be 0 (world knowledge) or 1 "
+                                f"(downstream task) when any sample sets it, got {value!r}")
+            values.append(int(value))
+        return torch.tensor(values, dtype=torch.long)
+
+    def _aux(self, size: int, chunk_index: int) -> ModelBatch:
+        """``size`` random training samples (with replacement; overlong ones skipped, bounded tries) as a micro-batch,
+        from a stream seeded by (seed, step, rank, micro-batch): the data position and counters are untouched."""
+        rng = np.random.default_rng([self.seed, 0x1F0, self.state.steps, self.rank, chunk_index])
+        picked: list[Encoded] = []
+        for _ in range(20 * size + len(self.samples)):
+            try:
+                picked.append(self._encode(int(rng.integers(len(self.samples)))))
+            except OverlongSample:
+                continue
+            if len(picked) == size:
+                return self.adapter.collate(picked)
+        raise DataError("could not draw an auxiliary batch: nearly every training sample exceeds data.max_length")
 
     def _ref_scores(self, indices: list[int]) -> torch.Tensor:
         """PoFT's offline reference score r̄ per sample (``meta.ref_score``, see :mod:`mmsft.data.transforms_poft`)."""
@@ -178,14 +219,22 @@ class SFTProducer:
         return batch
 
     def pop_metrics(self) -> dict[str, float]:
-        return {"data/dropped_overlong": self.state.dropped_overlong, "data/truncated": self.state.truncated,
-                "data/epoch": self.state.epoch}
+        metrics = {"data/dropped_overlong": self.state.dropped_overlong, "data/truncated": self.state.truncated,
+                   "data/epoch": self.state.epoch, **self.selection_counts}
+        return {**metrics, **self.selector.metrics()} if self.selector is not None else metrics
 
     def state_dict(self) -> dict:
-        return dict(self.state.__dict__)
+        state = dict(self.state.__dict__)
+        if self.selector is not None:
+            state["selector"] = self.selector.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        selector = state.pop("selector", None)
         self.state = ProducerState(**state)
+        if self.selector is not None and selector is not None:
+            self.selector.load_state_dict(selector, self.state.steps)
         self._order = self._permutation(self.state.epoch)
 
 
@@ -212,13 +261,24 @@ def loss_transform(cfg: Any) -> SampleTransform | None:
 def sft_producer(ctx: StageContext) -> SFTProducer:
     """Supervised fine-tuning on a dataset (targets from the data; optional per-token weights; reference / teacher
     fields from frozen scorers when the objective needs them)."""
+    from mmsft.data.selectors.hook import build_selection
+
     cfg = ctx.cfg
     if cfg.data.packing:
         check_packing(cfg, ctx)
-    return SFTProducer(ctx.samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
+    samples, selector, counts = build_selection(ctx)  # data.selector: offline decisions now, online per step
+    return SFTProducer(samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
                        cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
                        topk=support_k(cfg), transform=loss_transform(cfg),
-                       live=(ctx.policy, ctx.device, ctx.vocab_subset), pack=cfg.data.packing)
+                       live=(ctx.policy, ctx.device, ctx.vocab_subset), aux_batch=loss_wants_aux_batch(cfg),
+                       selector=selector, selection_counts=counts, pack=cfg.data.packing)
+
+
+def loss_wants_aux_batch(cfg: Any) -> bool:
+    """Whether the configured loss declares ``aux_batch=True`` (a second random micro-batch per micro-batch, LfU)."""
+    from mmsft.objectives import get_loss
+
+    return bool(get_loss(cfg.objective.name).meta.get("aux_batch"))
 
 
 PACKABLE_FIELDS = frozenset({"logp", "token_weights", "entropy"})

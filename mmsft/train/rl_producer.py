@@ -24,7 +24,7 @@ from mmsft.train.rollout_batches import QueuedRolloutProducer, RLStepBuilder, Sc
 from mmsft.train.stage import StageContext, register_producer
 
 RL_FIELDS = ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "advantages", "group_id", "support_ids",
-             "ref_support_logp", "teacher_support_logp")
+             "ref_support_logp", "teacher_support_logp", "old_values", "returns")
 
 
 def soft_overlong_penalty(length: int, max_len: int, cache: int, penalty: float) -> float:
@@ -62,6 +62,9 @@ class RLProducer(QueuedRolloutProducer):
         if not self.rewards and not (self.builder.needs_teacher or "teacher_support_logp" in ctx.needed):
             raise ValueError("rl.rewards is empty: name at least one reward (e.g. rl.rewards=cls_accuracy or "
                              "my_pkg.rewards:exact_match)")
+        from mmsft.objectives.decoding import resolve_stop_ids
+
+        self.stop_temperature_ids = resolve_stop_ids(ctx.adapter.tokenizer, rl.stop_temperature_tokens, ())
         self.overlong_cache = rl.max_new_tokens // 5 if rl.soft_overlong_cache < 0 else rl.soft_overlong_cache
         if self.overlong_cache >= rl.max_new_tokens:
             raise ValueError(f"rl.soft_overlong_cache ({self.overlong_cache}) must be smaller than rl.max_new_tokens "
@@ -115,7 +118,8 @@ class RLProducer(QueuedRolloutProducer):
                                 top_p=rl.top_p, top_k=rl.top_k,
                                 stop_strings=tuple(s for s in rl.stop_strings.split(",") if s),
                                 seed=self.cfg.train.seed * 1_000_003 + self.state["rollout_batches"] * 101 + round_index,
-                                vocab_subset=self.vocab_subset, allow_stop=self.allow_stop)
+                                vocab_subset=self.vocab_subset, allow_stop=self.allow_stop,
+                                stop_temperature=rl.stop_temperature, stop_temperature_ids=self.stop_temperature_ids)
         rollouts = self.engine.generate([self._prompt(i) for i in indices], params)
         samples = [self.samples[indices[r.prompt_index]] for r in rollouts]
         texts = [r.text for r in rollouts]

@@ -73,7 +73,8 @@ class RLStepBuilder:
         adv_needs = set(self.advantage.requires)
         self.needs_old = (cfg.rl.ppo_epochs > 1 or cfg.rl.mini_batches > 1 or "old_logp" in adv_needs
                           or self.kl_in_reward)
-        self.needs_ref = "ref_logp" in ctx.needed or self.kl_in_reward
+        self.needs_ref = "ref_logp" in ctx.needed or self.kl_in_reward or "ref_logp" in adv_needs
+        self.needs_values = "old_values" in adv_needs or "old_values" in ctx.needed  # a critic's V_old (SRPPO)
         self.needs_teacher = "teacher_logp" in adv_needs or "teacher_logp" in ctx.needed
         self.needs_teacher_dist = "teacher_dist" in ctx.needed
         self.support_k = support_k(cfg)  # top-k supports of distribution-matching losses (GKD, top-k KD)
@@ -104,12 +105,24 @@ class RLStepBuilder:
             inputs.old_logp = pad_rows(per_seq["old_logp"])
         if per_seq.get("teacher_logp") is not None:
             inputs.teacher_logp = pad_rows(per_seq["teacher_logp"])
+        if per_seq.get("ref_logp") is not None:
+            inputs.ref_logp = pad_rows(per_seq["ref_logp"])
+        if per_seq.get("old_values") is not None:
+            inputs.values = pad_rows(per_seq["old_values"])
         if self.kl_in_reward:
             old, ref = pad_rows(per_seq["old_logp"]), pad_rows(per_seq["ref_logp"])
             kl = get_kl(cfg.objective.kl.estimator).fn(old, ref)
             inputs.token_penalty = cfg.objective.kl.coef * kl * token_mask
             stats["kl_in_reward"] = float((kl * token_mask).sum() / token_mask.sum().clamp(min=1))
         advantages = self.advantage.fn(inputs, self.advantage_args)
+        extra: dict[str, torch.Tensor] = {}
+        if isinstance(advantages, dict):  # an estimator may also return per-token targets, e.g. GAE returns
+            extra = {k: v for k, v in advantages.items() if k != "advantages"}
+            unknown = sorted(set(extra) - TOKEN_BATCH_FIELDS)
+            if "advantages" not in advantages or unknown:
+                raise ValueError(f"advantage {rl.advantage!r} returned keys {sorted(advantages)}; expected "
+                                 f"'advantages' plus TokenBatch fields (unknown: {unknown})")
+            advantages = advantages["advantages"]
         passed = sorted({k for s in seqs for k in s.fields} & TOKEN_BATCH_FIELDS - set(per_seq))  # e.g. prefix_mask
         for chunk, batch in zip(chunks, batches):
             for name in passed:  # other per-policy-token fields a producer recorded (absent: zeros)
@@ -118,7 +131,9 @@ class RLStepBuilder:
             attach_scored_fields(batch, self.ctx.scorers, self.ctx.needed, self.support_k, SUPPORT_FIELDS)
             batch.fields["advantages"] = scatter_to_mask([advantages[i][: lengths[i]] for i in chunk], batch.loss_mask)
             batch.fields["group_id"] = group_id[chunk]
-            for name in ("old_logp", "ref_logp", "teacher_logp", "teacher_dist"):
+            for name, values in extra.items():
+                batch.fields[name] = scatter_to_mask([values[i][: lengths[i]] for i in chunk], batch.loss_mask)
+            for name in ("old_logp", "ref_logp", "teacher_logp", "teacher_dist", "old_values"):
                 wanted = name in self.ctx.needed or (name == "old_logp" and self.needs_old)
                 if per_seq.get(name) is not None and wanted:
                     batch.fields[name] = scatter_to_mask([per_seq[name][i] for i in chunk], batch.loss_mask)
@@ -126,12 +141,14 @@ class RLStepBuilder:
 
     def _score(self, seqs: list[ScoredSequence], chunks: list[list[int]], batches: list[ModelBatch],
                stats: dict[str, float]) -> dict[str, list[torch.Tensor] | None]:
-        """Per-sequence vectors of old / ref / teacher log-probs (and the teacher distribution) where needed."""
+        """Per-sequence vectors of old / ref / teacher log-probs (the teacher distribution, a critic's old values)
+        where needed."""
         started = time.perf_counter()
         scorers = self.ctx.scorers
         wanted = {"old_logp": (self.needs_old, scorers.old), "ref_logp": (self.needs_ref, scorers.ref),
                   "teacher_logp": (self.needs_teacher, scorers.teacher),
-                  "teacher_dist": (self.needs_teacher_dist, scorers.teacher_dist)}
+                  "teacher_dist": (self.needs_teacher_dist, scorers.teacher_dist),
+                  "old_values": (self.needs_values, getattr(scorers, "value", None))}
         out: dict[str, list[torch.Tensor] | None] = {}
         for name, (needed, fn) in wanted.items():
             if not needed:

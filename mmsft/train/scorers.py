@@ -94,7 +94,7 @@ def policy_scorer(policy: Policy, device: Any, vocab_subset: torch.Tensor | None
 
 
 def build_scorers(trainer: Any, policy: Policy, needs_old: bool, needs_ref: bool, needs_teacher: bool,
-                  needs_teacher_dist: bool) -> Scorers:
+                  needs_teacher_dist: bool, needs_value: bool = False) -> Scorers:
     cfg, device = trainer.cfg, trainer.accelerator.device
     subset, temperature = trainer.vocab_subset, trainer.temperature
     scorers = Scorers()
@@ -114,6 +114,10 @@ def build_scorers(trainer: Any, policy: Policy, needs_old: bool, needs_ref: bool
             scorers.ref = policy_scorer(Policy(reference, chunk_size=policy.chunk_size), device, subset, temperature)
     if needs_teacher or needs_teacher_dist:
         scorers.teacher, scorers.teacher_dist = _teacher(trainer, policy, needs_teacher_dist)
+    if needs_value:  # the critic's V_old on the policy's value head (mmsft.objectives.srppo)
+        from mmsft.objectives.srppo import ValueScorer
+
+        scorers.value = ValueScorer(policy, device)
     return scorers
 
 

@@ -4,9 +4,10 @@ arXiv 2602.02244; released recipe: a copy of the policy re-synced every 5 steps 
 ``rl.teacher=mmsft.train.self_teacher:curio_teacher`` (set by the ``curio_sft`` preset) builds the scorer from the
 ``curio_sft`` loss arguments: ``teacher_logp`` is then the teacher's label log-prob at CurioSFT's per-token temperature
 τ_t (:func:`mmsft.objectives.sft_variants.curio_temperature`). The SFT producer calls ``on_step(step)`` before each
-step; the copy syncs when ``step`` is a positive multiple of ``sync_every``. On resume the copy restarts from the
-resumed weights (it is not part of the checkpoint), so a resumed CurioSFT run is not bit-identical to an
-uninterrupted one until the next sync.
+step; the copy syncs when ``step`` is a positive multiple of ``sync_every``. Only the trainable parameters are
+averaged (frozen ones are equal in both networks); they and the sync count are the scorer's ``state_dict``, written
+with every checkpoint (:mod:`mmsft.train.scorer_state`, safetensors + JSON), so a resumed CurioSFT run is
+bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -43,10 +44,43 @@ class SelfTeacher:
         """θ_T ← (1 − mix)·θ_T + mix·θ every ``sync_every`` optimizer steps (lagged copy only)."""
         if self.copy is None or step <= 0 or step % self.args.sync_every:
             return
-        live = dict(self.live.model.named_parameters())
+        live = self._trainable()
         for name, param in self.copy.named_parameters():
-            param.mul_(1.0 - self.args.mix).add_(live[name].detach().to(param.dtype), alpha=self.args.mix)
+            if name in live:
+                param.mul_(1.0 - self.args.mix).add_(live[name].detach().to(param.dtype), alpha=self.args.mix)
         self.syncs += 1
+
+    def _trainable(self) -> dict[str, torch.Tensor]:
+        return {n: p for n, p in self.live.model.named_parameters() if p.requires_grad}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The lagged copy's trainable parameters and the sync count (for the checkpoint)."""
+        state: dict[str, Any] = {"syncs": self.syncs, "teacher": self.args.teacher}
+        if self.copy is not None:
+            live = self._trainable()
+            state["params"] = {n: p.detach().cpu().clone() for n, p in self.copy.named_parameters() if n in live}
+        return state
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; a state that does not fit this network raises naming the parameter."""
+        if state.get("teacher") != self.args.teacher:
+            raise ValueError(f"CurioSFT teacher state was saved for teacher={state.get('teacher')!r}, this run uses "
+                             f"{self.args.teacher!r}")
+        if self.copy is not None:
+            saved = state.get("params")
+            own = dict(self.copy.named_parameters())
+            expected = set(self._trainable())
+            if not isinstance(saved, dict) or set(saved) != expected:
+                missing = sorted(expected - set(saved or {}))[:3]
+                raise ValueError(f"CurioSFT teacher state does not fit this model (missing or extra parameters, e.g. "
+                                 f"{missing}); was it written with another model or LoRA setting?")
+            for name, value in saved.items():
+                if tuple(value.shape) != tuple(own[name].shape):
+                    raise ValueError(f"CurioSFT teacher state: {name} has shape {tuple(value.shape)}, the model "
+                                     f"{tuple(own[name].shape)}")
+                own[name].copy_(value.to(own[name].device, own[name].dtype))
+        self.syncs = int(state.get("syncs", 0))
 
     @torch.no_grad()
     def __call__(self, batch: ModelBatch) -> torch.Tensor:

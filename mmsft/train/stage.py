@@ -25,7 +25,7 @@ from mmsft.models.adapters import ModalityAdapter, ModelBatch
 from mmsft.registry import Registry
 
 PRODUCERS: Registry = Registry("producer (stage)")
-TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist", "logp_support"})  # computed by the trainer's policy pass
+TRAINER_FIELDS = frozenset({"logp", "entropy", "logp_dist", "logp_support", "values"})  # computed by the trainer's policy pass
 
 
 class Producer(Protocol):
@@ -53,6 +53,7 @@ class Scorers:
     ref: Callable[[ModelBatch], torch.Tensor] | None = None
     teacher: Callable[[ModelBatch], torch.Tensor] | None = None
     teacher_dist: Callable[[ModelBatch], torch.Tensor] | None = None
+    value: Callable[[ModelBatch], torch.Tensor] | None = None  # the critic's no-grad V_old (actor-critic objectives)
 
 
 @dataclass

@@ -37,7 +37,10 @@ from mmsft.train.checkpoint import (clean_stale, export_final, resolve_resume, r
 from mmsft.train.logging import MetricsLogger
 from mmsft.train.model_setup import load_for_training
 from mmsft.train.optim import build_optimizer, build_scheduler
+from mmsft.train.peft_hooks import peft_after_step, peft_aux_loss
 from mmsft.train.precision import allow_precision_change, model_hidden_size, resolve_mixed_precision
+from mmsft.train.scorer_state import (attach_policy_modules, policy_module_states, restore_policy_modules,
+                                      restore_scorer_states, scorer_states)
 from mmsft.train.stage import TRAINER_FIELDS, StageContext, producer_entry
 
 ON_POLICY_FIELDS = frozenset({"old_logp", "advantages"})
@@ -73,9 +76,10 @@ def scorer_needs(cfg: RunConfig, needed: set[str], on_policy: bool) -> dict[str,
     """Which frozen scorers the objective and the advantage estimator declare a need for."""
     advantage = set(get_advantage(cfg.rl.advantage).requires) if on_policy else set()
     kl_in_reward = on_policy and cfg.objective.kl.coef > 0 and cfg.objective.kl.placement == "reward"
-    return {"old": on_policy, "ref": bool({"ref_logp", "ref_support_logp"} & needed) or kl_in_reward,
+    return {"old": on_policy,
+            "ref": bool({"ref_logp", "ref_support_logp"} & needed) or kl_in_reward or "ref_logp" in advantage,
             "teacher": bool({"teacher_logp", "teacher_support_logp"} & needed) or "teacher_logp" in advantage,
-            "teacher_dist": "teacher_dist" in needed}
+            "teacher_dist": "teacher_dist" in needed, "value": "old_values" in needed | advantage}
 
 
 class Trainer:
@@ -141,6 +145,7 @@ class Trainer:
             self.vocab_subset = self.vocab_subset.to(self.accelerator.device)
         self.temperature = cfg.rl.temperature if self.on_policy and cfg.rl.temperature > 0 else 1.0
         policy = Policy(self.loaded.model, chunk_size=cfg.model.logprob_chunk_size)
+        attach_policy_modules(policy, self.objective)  # e.g. a critic's value head (trained, checkpointed)
         self._policy_module = policy
         from mmsft.train.scorers import build_scorers
 
@@ -148,7 +153,8 @@ class Trainer:
         if not cfg.rl.teacher:  # a producer that records teacher values during its rollouts needs no teacher scorer
             for name in self.producer_entry.meta.get("records", ()):
                 needs[name.removesuffix("_logp")] = False
-        self.scorers = build_scorers(self, policy, needs["old"], needs["ref"], needs["teacher"], needs["teacher_dist"])
+        self.scorers = build_scorers(self, policy, needs["old"], needs["ref"], needs["teacher"], needs["teacher_dist"],
+                                     needs["value"])
         self.producer = self.producer_entry.fn(self.stage_context())
         per_epoch = self.producer.steps_per_epoch()
         self.total_steps = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * per_epoch))
@@ -162,6 +168,8 @@ class Trainer:
     def _restore(self, checkpoint: Path) -> None:
         state = restore_training_state(checkpoint, self.optimizer, self.scheduler)
         self.producer.load_state_dict(state["producer"])
+        restore_scorer_states(self.scorers, checkpoint)
+        restore_policy_modules(self._policy_module, checkpoint)
         self.start_step = int(state["step"])
 
     def stage_context(self) -> StageContext:
@@ -210,6 +218,7 @@ class Trainer:
                                       with_dist=with_dist, **self.policy_kwargs_for(batch.fields))
                     token_batch = self._token_batch(out, batch, norm, step, row_norms)
                     loss, metrics = self.objective(token_batch)
+                    loss = loss + peft_aux_loss(self.model, batch, len(batches), metrics)  # e.g. LoRAMoE balancing
                 if not torch.isfinite(loss):
                     raise TrainingError(self._nonfinite_message(step, f"loss is {loss.item()}", batch.sample_ids))
                 # outside autocast: on CPU the backward runs on this thread, where autocast would re-cast every
@@ -229,6 +238,7 @@ class Trainer:
             raise TrainingError(self._nonfinite_message(step, f"gradient norm is {grad_norm}", []))
         self.optimizer.step()
         self.scheduler.step()
+        peft_metrics = peft_after_step(self.model, step + 1, self.optimizer)  # e.g. SpIEL drop-and-grow
         self.optimizer.zero_grad(set_to_none=True)
         elapsed = time.perf_counter() - started
         record = {"train/loss": total_loss, "train/grad_norm": grad_norm, "train/lr": self.scheduler.get_last_lr()[0],
@@ -236,6 +246,7 @@ class Trainer:
         record.update({f"train/{k}": v / max(supervised, 1.0) for k, v in sums.items() if k != "tokens"})
         record["train/supervised_tokens"] = supervised
         record.update(self.producer.pop_metrics())
+        record.update(peft_metrics)
         return record
 
     def _token_batch(self, out: Any, batch: Any, norm: StepNormalizer, step: int,
@@ -288,7 +299,8 @@ class Trainer:
         if self.loaded.action_tokenizer is not None:
             state["_action_tokenizer"] = self.loaded.action_tokenizer
         return save_checkpoint(self.run_dir, step, self.model, self.loaded.processor, self.optimizer, self.scheduler,
-                               state, keep=self.cfg.train.save_total_limit)
+                               state, keep=self.cfg.train.save_total_limit, extra_states={**scorer_states(self.scorers),
+                                                                   **policy_module_states(self._policy_module)})
 
     def evaluate(self) -> dict[str, float]:
         from mmsft.eval.generation import accuracy_by, evaluate_accuracy

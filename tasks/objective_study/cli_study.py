@@ -1,5 +1,5 @@
-"""``mmsft study sft-objectives [--quick]``: train SFT, DFT, ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT and GRPO
-on one toy task from the same base for the same step budget and compare ID / OOD accuracy, forgetting, calibration,
+"""``mmsft study sft-objectives [--quick]``: train SFT, DFT, ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT,
+LfU and GRPO on one toy task from the same base for the same step budget and compare ID / OOD accuracy, forgetting, calibration,
 diversity and cost (:mod:`tasks.objective_study.study`). Default (5 seeds × 300 steps) ≈ 10–20 min on 2 CPU cores,
 ``--quick`` (1 seed × 100 steps) ≈ 2–4 min."""
 

@@ -1,5 +1,5 @@
 """``mmsft study sft-objectives``: the same toy task, the same base model and the same step budget for SFT, DFT,
-ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT and GRPO (LfU is listed as not implemented); reports ID
+ASFT, OTR, CurioSFT, IFT, masked FT, CHORD, Prefix-RFT, LfU and GRPO; reports ID
 accuracy, OOD accuracy, forgetting on a probe task, calibration (ECE), output diversity (distinct-n, EAD) and wall
 time per step, and says per method whether its paper's claimed direction over SFT holds here.
 
@@ -39,7 +39,7 @@ METHODS: dict[str, list[str] | None] = {
     "grpo": ["algorithm=grpo", "objective.kl.coef=0", "rl.rewards=study_exact", "rl.prompts_per_step=2",
              "rl.group_size=4", "rl.max_new_tokens=4"],
     "ift": ["algorithm=ift"],
-    "lfu": None,  # not implemented (needs a perturb/restore step hook; see docs/objectives.md)
+    "lfu": ["algorithm=lfu"],
 }
 
 # (metric, direction, source) — the direction each paper claims over SFT
@@ -52,6 +52,8 @@ CLAIMS: dict[str, list[tuple[str, int, str]]] = {
     "ift": [("id", +1, "beats SFT with SFT data only (arXiv 2405.11870)")],
     "chord": [("id", +1, "beats SFT (arXiv 2508.11408)"), ("ood", +1, "and OOD")],
     "prefix_rft": [("id", +1, "beats SFT (arXiv 2507.01679)")],
+    "lfu": [("forgetting", -1, "less forgetting (arXiv 2511.13052)"),
+            ("ood", +1, "robust to paraphrased prompts (arXiv 2511.13052)")],
     "grpo": [("forgetting", -1, "RL forgets less (arXiv 2507.05386)"), ("ood", +1, "RL generalises better "
                                                                                  "(arXiv 2310.06452)"),
              ("ead", -1, "but is less diverse (arXiv 2310.06452)")],

@@ -9,7 +9,7 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/videorft-study", help="work folder (data, runs, eval, results, plot)")
     parser.add_argument("--quick", action="store_true", help="smaller world, fewer steps (under 8 minutes)")
-    parser.add_argument("--base-model", default="", help="base model folder (default: the embedded tiny base)")
+    parser.add_argument("--base-model", default="", help="base model folder (default: assets/thinking_base)")
     parser.add_argument("--sft-steps", type=int, default=0, help="CoT-SFT steps (0: the preset's)")
     parser.add_argument("--rl-steps", type=int, default=0, help="GRPO steps per arm (0: the preset's)")
     parser.add_argument("--seed", type=int, default=0)

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tasks.video import plugin as _plugin  # noqa: F401  (rewards, stage video_rl, evaluator)
-from tasks.video.recipes import EMBEDDED_BASE, eval_spec, grpo_config, sft_config, world_data
+from tasks.video.recipes import EMBEDDED_BASE, REPO_ROOT, eval_spec, grpo_config, sft_config, world_data
+
+STUDY_BASE = REPO_ROOT / "assets" / "thinking_base"
+"""The study's default start: the thinking-capable tiny base (``scripts/pretrain_thinking_base.py``; pretrained on
+shapes-world images and video-world clips, disjoint from the study's, in answer-only and think-then-answer formats),
+a stand-in for the instruct model VideoRFT starts from."""
 
 ARMS: tuple[tuple[str, bool, bool], ...] = (
     ("sft-grpo", False, False),
@@ -29,7 +34,7 @@ ARMS: tuple[tuple[str, bool, bool], ...] = (
 @dataclass
 class StudySettings:
     out: Path
-    base_model: str = str(EMBEDDED_BASE)
+    base_model: str = str(STUDY_BASE)
     num_train: int = 700
     num_eval: int = 140
     sft_steps: int = 1500
@@ -59,6 +64,10 @@ def run_study(settings: StudySettings, log: Any = print) -> dict[str, Any]:
 
     out = Path(settings.out)
     started = time.perf_counter()
+    if settings.base_model == str(STUDY_BASE):
+        from tasks.image_classification.base_model import ensure_thinking_base
+
+        ensure_thinking_base(STUDY_BASE)  # shipped; rebuilt by its script when missing
     world = world_data(out / "data", settings.num_train, settings.num_eval, seed=settings.seed)
     results: dict[str, Any] = {"arms": {}, "wall_s": {"data": round(time.perf_counter() - started, 1)},
                                "settings": {k: (str(v) if isinstance(v, Path) else v)
@@ -139,4 +148,4 @@ def plot_curves(runs: dict[str, Path], out_path: Path) -> Path:
     return Path(out_path)
 
 
-__all__ = ["ARMS", "StudySettings", "plot_curves", "run_study", "table"]
+__all__ = ["ARMS", "STUDY_BASE", "StudySettings", "plot_curves", "run_study", "table"]
