@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 Worker = Callable[[dict], dict]
+ROOT = Path(__file__).resolve().parent.parent  # the checkout whose mmsft is benchmarked (not an installed copy)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def peak_rss_mb() -> float:
@@ -37,7 +40,8 @@ def serve_worker(args: argparse.Namespace, workers: dict[str, Worker]) -> bool:
 def run_worker(script: str, job: dict) -> dict:
     """Run one (case, framework) of ``script`` in a fresh interpreter; returns its JSON result or the error."""
     env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     tag = f"{job['case']}_{job['framework']}"
     result_file = Path(job["work"]) / f"result_{tag}.json"
     result_file.unlink(missing_ok=True)
@@ -53,3 +57,31 @@ def run_worker(script: str, job: dict) -> dict:
     result = json.loads(result_file.read_text())
     result["process_wall_s"] = wall
     return result
+
+
+def matmul_peak_flops(dtype_name: str, n: int = 1024, seconds: float = 2.0) -> float:
+    """Measured dense-matmul peak of this process's torch threads: FLOP per *CPU* second of an n×n×n matmul in
+    ``dtype_name`` (float32 / bfloat16), best of repeated timed bursts. CPU time (not wall) so that other processes
+    sharing the cores do not lower the peak; the CPU-MFU of a run divides its model FLOP per CPU second by this."""
+    import torch
+
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype_name]
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best, spent = 0.0, 0.0
+    while spent < seconds:
+        start = time.process_time()
+        for _ in range(5):
+            a @ b
+        elapsed = time.process_time() - start
+        spent += elapsed
+        best = max(best, 5 * 2 * n ** 3 / max(elapsed, 1e-9))
+    return best
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"

@@ -5,12 +5,16 @@ Prints a Markdown table (s/step, steps/s, generation share, peak RSS, ratio mmsf
 where each side's step time goes, and writes both to ``benchmarks/results/grpo_step.md`` and ``.json``. No asserts:
 this is a measurement, not a test.
 
-One step, identical on both sides: 8 prompts × group size 4 = 32 completions sampled with temperature 1.0 (no top-k /
-top-p), at most 32 new tokens, KV-cached HF ``generate``; one reward (a plain Python function of the completion text,
+One step, identical on both sides: 8 prompts × group size 8 = 64 completions sampled with temperature 1.0 (no top-k /
+top-p), at most 128 new tokens, KV-cached HF ``generate``; one reward (a plain Python function of the completion text,
 below); group-normalised advantages (mean/std); one optimizer step per rollout batch (on-policy: no old-log-prob
-pass, ratio 1), the 32 sequences in one micro-batch; clipped surrogate with per-sequence token mean (TRL
+pass, ratio 1), the 64 sequences in one micro-batch; clipped surrogate with per-sequence token mean (TRL
 ``loss_type="grpo"``, mmsft preset ``grpo`` = ``seq-mean-token-mean``); AdamW lr 1e-6, constant schedule, grad
-clipping at 1.0; fp32 on CPU; the same torch thread count.
+clipping at 1.0; no gradient checkpointing; the same torch thread count. Precision (``--precision``): ``default``
+leaves each framework at its default — TRL's ``GRPOConfig`` has ``bf16=True`` (autocast on CPU), mmsft's
+``mixed_precision=auto`` picks bf16 autocast on a CPU with AMX / AVX-512 BF16 for hidden size ≥ 128 (the text model;
+the 0.22M tiny VLM stays fp32 on mmsft's side) and runs its rollouts under the same autocast; ``fp32`` pins both
+to fp32.
 
 Cases (everything is built locally; nothing is downloaded):
 
@@ -139,7 +143,8 @@ def worker_mmsft(job: dict) -> dict:
                  "rl.temperature=1.0", f"objective.kl.coef={job['beta']}", "rl.rewards=bench_keyword_length",
                  f"train.micro_batch_size={8 * job['group_size']}", "train.progress=false", "train.tensorboard=false",
                  "train.resume=never", f"train.torch_threads={job['threads']}", f"optim.lr={LR}",
-                 "optim.scheduler=constant", "optim.max_grad_norm=1.0", "train.save_total_limit=1"]
+                 "optim.scheduler=constant", "optim.max_grad_norm=1.0", "train.save_total_limit=1",
+                 f"train.mixed_precision={'no' if job['precision'] == 'fp32' else 'auto'}"]
     # Instrumentation only: wall and CPU clocks whenever the trainer logs a step (logging_steps=1).
     ends: list[float] = []
     cpu_ends: list[float] = []
@@ -204,7 +209,8 @@ def worker_trl(job: dict) -> dict:
                          num_generations=job["group_size"], max_completion_length=job["max_new_tokens"],
                          temperature=1.0, top_p=1.0, top_k=0, beta=job["beta"], loss_type="grpo", scale_rewards="group",
                          num_iterations=1, learning_rate=LR, lr_scheduler_type="constant", warmup_steps=0,
-                         weight_decay=0.0, max_grad_norm=1.0, gradient_checkpointing=False, bf16=False, fp16=False,
+                         weight_decay=0.0, max_grad_norm=1.0, gradient_checkpointing=False,
+                         bf16=job["precision"] != "fp32", fp16=False,
                          use_cpu=True, report_to=[], save_strategy="no", logging_steps=1, disable_tqdm=True,
                          dataloader_num_workers=0, seed=0, log_completions=False)
     trainer = trl.GRPOTrainer(model=job["model"], reward_funcs=[reward_fn], args=cfg, train_dataset=ds)
@@ -338,8 +344,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="leading steps excluded from timing (default 2)")
     parser.add_argument("--cases", default="text,text_kl,vlm", help="comma-separated subset of text,text_kl,vlm")
     parser.add_argument("--frameworks", default="mmsft,trl", help="comma-separated subset of mmsft,trl")
-    parser.add_argument("--group-size", type=int, default=4, help="completions per prompt (8 prompts per step)")
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--group-size", type=int, default=8, help="completions per prompt (8 prompts per step)")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--precision", default="default", choices=("default", "fp32"),
+                        help="default: each framework's default precision (bf16 autocast on AMX CPUs); fp32: both fp32")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1)")
     parser.add_argument("--work-dir", default="/tmp/mmsft_grpo_bench", help="models, data and run folders")
     parser.add_argument("--out", default=str(HERE / "results" / "grpo_step"), help="result path stem (.md, .json)")
@@ -368,6 +376,7 @@ def main() -> None:
         for fw in frameworks:
             job = {"case": case, "framework": fw, "work": str(work), "steps": args.steps, "beta": beta,
                    "group_size": args.group_size, "max_new_tokens": args.max_new_tokens, "threads": args.threads,
+                   "precision": args.precision,
                    **preps[kind]}
             print(f"[grpo_step] {case} / {fw}: {args.steps} steps of 8 prompts × {args.group_size}, beta {beta} ...",
                   flush=True)
@@ -389,7 +398,8 @@ def main() -> None:
     import trl
 
     machine = (f"{platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
-               f"(threads={args.threads}), transformers {transformers.__version__}, trl {trl.__version__}, fp32 on CPU")
+               f"(threads={args.threads}), transformers {transformers.__version__}, trl {trl.__version__}, precision "
+               f"{args.precision}; load average {_harness.load_average()}")
     header = (f"GRPO step, mmsft vs TRL GRPOTrainer · 8 prompts × {args.group_size} completions · max "
               f"{args.max_new_tokens} new tokens · {args.steps} steps per run, first {args.warmup} excluded · {machine}")
     md = f"{header}\n\n{table(results)}\n\nWhere the step time goes (medians):\n\n{profile(results)}\n"

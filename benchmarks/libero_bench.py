@@ -1,6 +1,7 @@
 """LIBERO throughput: env-steps/s for physics only, fast and paper render, 1 and 2 workers, and wrapper overhead.
 
     python benchmarks/libero_bench.py [--task 0] [--image-size 128] [--scale 1.0] [--json out.json]
+    python benchmarks/libero_bench.py --vla runs/vla/final --vla-only [--backend ray]   # a VLA in the loop
 
 Measures on libero_spatial (task 0 by default), random 7-D actions after the 10 settle steps:
 
@@ -12,6 +13,13 @@ Measures on libero_spatial (task 0 by default), random 7-D actions after the 10 
    two workers, stepped in alternating blocks. Targets: fast >= 3x paper (same observation size), 2 workers
    >= 1.8x one.
 
+3. With ``--vla MODEL_DIR`` (a trained VLA folder, e.g. the study's ``sft/final``; ``tiny``: a randomly initialised
+   tiny VLA): env-steps/s of the ``mmsft:`` policy driving a 1-worker and a 2-worker vector env (one batched
+   forward pass per step for all slots that need a new chunk, as ``eval-libero`` runs it), in alternating rounds
+   after a warm-up round, and the share of the loop's wall time spent in the model vs in the simulator (the
+   vector env's step and reset calls). The loop is sequential: the model waits for the workers and vice versa.
+
+``--backend ray`` runs the workers as Ray actors (a local Ray instance unless ``RAY_ADDRESS`` is set).
 Prints a table of measured vs target. The default run takes 2-3 minutes on an idle 2-core machine (building
 each simulator costs 5-10 s); rates on a shared machine vary with its load, which is printed alongside.
 """
@@ -114,7 +122,8 @@ def _cpu_seconds(pids: list[int | None]) -> float:
 
 
 def vector_rates(
-    task: int, cameras: tuple[str, ...], render: str, image_size: int, steps: int, blocks: int = 4
+    task: int, cameras: tuple[str, ...], render: str, image_size: int, steps: int, blocks: int = 4,
+    backend: str = "process",
 ) -> dict[str, float]:
     """Aggregate env-steps/s of a 1-worker and a 2-worker LiberoVectorEnv, stepped in alternating blocks.
 
@@ -122,7 +131,7 @@ def vector_rates(
     the run hits both sides alike instead of skewing the 2-vs-1 ratio.
     """
     kwargs = dict(suite=SUITE, image_size=image_size, cameras=cameras, render=render, max_episode_steps=LONG_EPISODE)
-    envs = {n: LiberoVectorEnv(n, kwargs, step_timeout=300, reset_timeout=900) for n in (1, 2)}
+    envs = {n: LiberoVectorEnv(n, kwargs, step_timeout=300, reset_timeout=900, backend=backend) for n in (1, 2)}
     try:
         for n, vec in envs.items():
             vec.submit([EpisodeSpec(task, 0)] * n)
@@ -156,13 +165,90 @@ def vector_rates(
             vec.close()
 
 
+def vla_loop_rates(model: str, task: int, episode_steps: int, rounds: int, backend: str = "process"
+                   ) -> dict[str, dict[str, float]]:
+    """Env-steps/s and model vs simulator wall time of a VLA policy driving 1 and 2 workers (see the docstring)."""
+    import tempfile
+
+    from tasks.libero.rollout import run_episodes
+    from tasks.libero.vla_policy import VLAPolicy
+
+    if model == "tiny":
+        from mmsft.models.tiny import build_tiny
+        from tasks.libero.study import TINY_VLA
+
+        model = str(build_tiny("vla", Path(tempfile.mkdtemp(prefix="libero_bench_vla_")), seed=0, **TINY_VLA))
+    policy = VLAPolicy(model, temperature=1.0, seed=0)  # sampled: varied actions, like an RL rollout
+    kwargs = {"suite": SUITE, **policy.interface.env_kwargs(), "max_episode_steps": episode_steps}
+    envs = {n: LiberoVectorEnv(n, kwargs, step_timeout=300, reset_timeout=900, backend=backend) for n in (1, 2)}
+    totals = {n: {"wall_s": 0.0, "env_steps": 0, "policy_s": 0.0, "env_s": 0.0, "cpu_s": 0.0} for n in (1, 2)}
+    try:
+        for r in range(rounds + 1):  # round 0 builds the simulators and warms up; not counted
+            for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+                vec, stats = envs[n], {}
+                specs = [EpisodeSpec(task, (r * 2 + k) % 50) for k in range(n)]
+                pids = vec.worker_pids
+                start, cpu0, parent0 = time.perf_counter(), _cpu_seconds(pids), time.process_time()
+                results = run_episodes(vec, lambda: policy, specs, lambda record: None, batched=True, stats=stats)
+                if r == 0:
+                    continue
+                t = totals[n]
+                t["wall_s"] += time.perf_counter() - start
+                t["env_steps"] += sum(res.steps for res in results)
+                t["policy_s"] += stats["policy_s"]
+                t["env_s"] += stats["env_s"]
+                t["cpu_s"] += _cpu_seconds(pids) - cpu0 + time.process_time() - parent0
+                assert vec.restarts == 0, vec.results
+    finally:
+        for vec in envs.values():
+            vec.close()
+    out: dict[str, dict[str, float]] = {}
+    for n, t in totals.items():
+        loop = t["policy_s"] + t["env_s"]
+        out[f"{n}w"] = {**t, "env_steps_per_s": t["env_steps"] / t["wall_s"],
+                        "env_steps_per_cpu_s": t["env_steps"] / max(t["cpu_s"], 1e-9),
+                        "model_share": t["policy_s"] / loop, "simulator_share": t["env_s"] / loop}
+    out["setup"] = {"model": model, "chunk": policy.interface.chunk, "image_size": policy.interface.image_size,
+                    "cameras": ",".join(policy.interface.cameras), "render": policy.interface.render,
+                    "episode_steps": episode_steps, "rounds": rounds, "backend": backend}
+    return out
+
+
+def print_vla(out: dict[str, dict[str, float]]) -> None:
+    setup = out["setup"]
+    print(f"\nVLA in the loop: {setup['model']} (chunk {setup['chunk']}, {setup['image_size']} px "
+          f"{setup['cameras']}, {setup['render']} render), episodes of <= {setup['episode_steps']} steps, "
+          f"{setup['rounds']} rounds, backend {setup['backend']}\n")
+    print("| workers | env-steps/s (wall) | env-steps per CPU-second | model share | simulator share | env steps |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n in (1, 2):
+        r = out[f"{n}w"]
+        print(f"| {n} | {r['env_steps_per_s']:.1f} | {r['env_steps_per_cpu_s']:.1f} | {100 * r['model_share']:.0f}% "
+              f"| {100 * r['simulator_share']:.0f}% | {r['env_steps']} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", type=int, default=0, help="libero_spatial task id")
     parser.add_argument("--image-size", type=int, default=128, help="observation size for the fast/paper rows")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count (longer = steadier)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument("--backend", choices=("process", "ray"), default="process", help="vector env workers")
+    parser.add_argument("--vla", default=None, help="also measure a VLA folder in the loop ('tiny': random weights)")
+    parser.add_argument("--vla-only", action="store_true", help="only the VLA-in-the-loop measurement")
+    parser.add_argument("--episode-steps", type=int, default=80, help="step limit of the VLA benchmark episodes")
+    parser.add_argument("--rounds", type=int, default=2, help="measured rounds (1 and 2 workers) of the VLA loop")
     args = parser.parse_args(argv)
+    if args.vla_only and not args.vla:
+        parser.error("--vla-only needs --vla MODEL_DIR")
+    if args.vla_only:
+        vla = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend)
+        print_vla(vla)
+        load = os.getloadavg()
+        print(f"\n{os.cpu_count()} CPUs, load average {load[0]:.1f}/{load[1]:.1f}")
+        if args.json is not None:
+            args.json.write_text(json.dumps({"vla": vla, "load_average": load}, indent=2) + "\n")
+        return 0
     n = lambda k: max(4, int(k * args.scale))  # noqa: E731
     cams = ("agentview", "wrist")
     t0 = time.time()
@@ -170,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     out["machine"] = {"parallelism_before": machine_parallelism()}
     out["overhead_physics"] = wrapper_overhead(args.task, (), n(100))
     out["overhead_render"] = wrapper_overhead(args.task, cams, n(8))
-    out["physics"] = vector_rates(args.task, (), "fast", args.image_size, n(80))
-    out["fast"] = vector_rates(args.task, cams, "fast", args.image_size, n(24))
-    out["paper"] = vector_rates(args.task, cams, "paper", args.image_size, n(10))
+    out["physics"] = vector_rates(args.task, (), "fast", args.image_size, n(80), backend=args.backend)
+    out["fast"] = vector_rates(args.task, cams, "fast", args.image_size, n(24), backend=args.backend)
+    out["paper"] = vector_rates(args.task, cams, "paper", args.image_size, n(10), backend=args.backend)
+    if args.vla:
+        out["vla"] = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend)
     out["machine"]["parallelism_after"] = machine_parallelism()
     load = os.getloadavg()
     available = min(out["machine"]["parallelism_before"], out["machine"]["parallelism_after"])
@@ -218,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if load[0] > (os.cpu_count() or 1):
         print(f"\nnote: load average {load[0]:.1f} exceeds the {os.cpu_count()} CPUs; other processes took CPU "
               "time, so the wall-clock rates and the 2-worker scaling understate an idle machine.")
+    if args.vla:
+        print_vla(out["vla"])
     if args.json is not None:
         args.json.write_text(json.dumps({"rates": out, "load_average": load}, indent=2) + "\n")
     return 0

@@ -1,9 +1,8 @@
 """Benchmark of the Sokoban and General Points worlds against the issue-4 targets (measured vs target).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/puzzles_bench.py [--quick]``. Prints one table row per metric. Levels
-for generation are drawn from fresh seeds (no cache); solver timings use pre-generated levels. gym-sokoban is not
-compared here (it needs numpy < 2 / setuptools < 82 / legacy gym); its figures measured on the same machine class
-are in docs/puzzles.md.
+for generation are drawn from fresh seeds (no cache); solver timings use pre-generated levels. gym-sokoban side by
+side (in its own virtual env, numpy < 2): ``benchmarks/sokoban_vs_gym.py``.
 """
 
 from __future__ import annotations

@@ -67,6 +67,9 @@ class DataConfig:
                        ("drop", "truncate", "error"))
     padding_side: str = _f("right", "Padding side of training batches (results are identical either way).", ("left", "right"))
     shuffle: bool = _f(True, "Shuffle every epoch (seeded; resume continues the same order).")
+    packing: bool = _f(False, "SFT, text models: each micro-batch runs as one row without padding (position ids restart "
+                              "per sample, attention stays within each sample; docs/benchmarks.md). Token-mean "
+                              "objectives without per-row fields only.")
     image_min_pixels: int = _f(4 * 28 * 28, "Minimum pixels per image after resizing.", ge=1, le="image_max_pixels")
     image_max_pixels: int = _f(256 * 28 * 28, "Maximum pixels per image after resizing.", ge=1)
     video_fps: float = _f(2.0, "Frames sampled per second of video.", gt=0)
@@ -168,7 +171,7 @@ class TrainConfig:
     micro_batch_size: int = _f(4, "Samples per forward/backward.", ge=1)
     grad_accum: int = _f(1, "Micro-batches per optimizer step (per process; SFT stage — the RL stage steps per mini-batch).", ge=1)
     seed: int = _f(0, "Seed for data order, dropout and initialisation.", ge=0, le=2**32 - 1)
-    mixed_precision: str = _f("auto", "auto: bf16 on a bf16-capable GPU, none on CPU.", ("auto", "no", "bf16", "fp16"))
+    mixed_precision: str = _f("auto", "auto: bf16 autocast (fp32 master weights) on a bf16-capable GPU, and on CPUs with AMX / AVX-512 BF16 when the model's hidden size is ≥ 128; none otherwise (mmsft/train/precision.py).", ("auto", "no", "bf16", "fp16"))
     logging_steps: int = _f(1, "Log metrics every N steps.", ge=1)
     save_steps: int = _f(0, "Checkpoint every N steps (0: only at the end).", ge=0)
     save_total_limit: int = _f(2, "Keep at most N checkpoints (0: all).", ge=0)

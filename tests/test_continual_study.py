@@ -11,7 +11,7 @@ import pytest
 
 from mmsft.continual import load_experiment, plan_runs
 from tasks.continual.study import StudyScale, build_data, experiment
-from tasks.continual.verdict import forgetting_statement, rif_statement
+from tasks.continual.verdict import forgetting_statement, reward_curve, rif_statement, rl_reward_table
 
 TINY = StudyScale(train=5, test=4, general=6, warm=2, replay=4, warm_steps=2, sft_steps=2, rft_epochs=1.0)
 BASE = Path(__file__).resolve().parents[1] / "assets" / "shapes_base"
@@ -95,6 +95,26 @@ def test_conclusions_are_computed():
     text = rif_statement(_summary(_stat(-0.3), _stat(-0.05)))
     assert "kept 40 of 100" in text and "400 vs 1000 for RFT (-60%)" in text and "600 (-40%)" in text
     assert "50 s vs 100 s (-50%); with the filter 60 s (-40%)" in text
+
+
+def test_rl_reward_curve_from_a_stage_log(tmp_path):
+    """First / last 20% of the logged training rewards (10 steps: 2 each), SFT rows and a torn last line skipped;
+    the table averages the seeds and marks stages without a reward."""
+    stage = tmp_path / "runs" / "rft" / "seed0" / "stages" / "2-count"
+    stage.mkdir(parents=True)
+    rows = [{"step": i + 1, "reward/total": r} for i, r in enumerate([0.0, 0.5, 1, 1, 1, 1, 1, 1, 0.25, 0.75])]
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 11, "rew')
+    assert reward_curve(stage / "metrics.jsonl") == {"first": 0.25, "last": 0.5, "steps": 10.0}
+    other = tmp_path / "runs" / "rft" / "seed1" / "stages" / "2-count"
+    other.mkdir(parents=True)
+    (other / "metrics.jsonl").write_text(json.dumps({"step": 1, "reward/total": 0.75}) + "\n")
+    sft = tmp_path / "runs" / "rft" / "seed0" / "stages" / "1-classify"
+    sft.mkdir(parents=True)
+    (sft / "metrics.jsonl").write_text(json.dumps({"step": 1, "train/loss": 1.0}) + "\n")
+    assert reward_curve(sft / "metrics.jsonl") is None and reward_curve(tmp_path / "missing.jsonl") is None
+    table = rl_reward_table(tmp_path, ["rft"], ["classify", "count"])
+    assert "| rft | – | 0.50 → 0.62 (6 steps) |" in table  # seed means: (0.25 + 0.75) / 2, (0.5 + 0.75) / 2
+    assert rl_reward_table(tmp_path, ["sft"], ["classify"]).startswith("RL training reward: no RL stage")
 
 
 def test_study_command_is_registered():

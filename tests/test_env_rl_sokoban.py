@@ -4,13 +4,13 @@ on whole trajectories raises held-out success.
 
 Setup (about 3 minutes of one CPU core). 6×6 rooms with one box, the ``compact`` prompt family (the board plus an
 object listing "Box: 1 up of you; target: 2 left of it."; docs/puzzles.md explains why the RAGEN prompt is not
-learnable by this model: with it the next-move loss stays at ln 4 for 800 SFT steps). SFT: 500 steps on 3,000
-(state → optimal next move) rows. GRPO: episodes of up to 8 turns, groups of 8 episodes on the same level, success
-reward, every turn prompted with the current board (``env.concat_turns=false``: each turn is a training sequence
-carrying its episode's advantage). Held-out evaluation: 384 test-split levels (never trained on: train levels are
-seeds below 2**31, test levels above 2**31 + 2**30), 4 sampled episodes per level at temperature 1, each episode
-from its own fixed random stream (``AgentLoop.run(episode_streams=True)``), so before and after face the same
-levels and the same random numbers episode by episode. Greedy success is printed too.
+learnable by this model: with it the next-move loss stays at ln 4 for 800 SFT steps). SFT: 500 steps on 3,000 (state
+→ optimal next move) rows. GRPO: episodes of up to 8 turns, groups of 8 episodes on the same level, success reward,
+every turn prompted with the current board (``env.concat_turns=false``: each turn is a training sequence carrying
+its episode's advantage). Held-out evaluation: 384 test-split levels (never trained on: train levels are seeds below
+2**31, test levels above 2**31 + 2**30, and by content, tasks/puzzles/seeds.py), 4 sampled episodes per level at
+temperature 1, each episode from its own fixed random stream (``AgentLoop.run(episode_streams=True)``), so before
+and after face the same levels and the same random numbers episode by episode. Greedy success is printed too.
 """
 
 from __future__ import annotations

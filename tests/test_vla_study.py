@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tasks.libero.study import StudyConfig, collect_gifs, env_steps_per_batch, plot_curves, to_markdown
 
 
@@ -51,3 +53,49 @@ def test_quick_is_smaller_everywhere():
     for key in ("demos_per_task", "sft_steps", "rollout_batches", "eval_trials", "group_size"):
         assert getattr(quick, key) < getattr(full, key), key
     assert StudyConfig.quick(seed=3).seed == 3
+
+
+def test_resume_reuses_only_matching_evaluations(tmp_path):
+    from envs.libero.vector import EpisodeSpec
+    from tasks.libero.study import _cached_eval, _finished_sft
+
+    folder = tmp_path / "eval" / "sft"
+    specs = [EpisodeSpec(1, 0), EpisodeSpec(1, 40), EpisodeSpec(0, 0)]
+    assert _cached_eval(folder, specs) is None  # nothing there yet
+    folder.mkdir(parents=True)
+    rows = [{"task_id": 1, "init_state": 40}, {"task_id": 0, "init_state": 0}, {"task_id": 1, "init_state": 0}]
+    (folder / "results.json").write_text(json.dumps({"results": rows}))
+    assert _cached_eval(folder, specs)["results"] == rows  # same episodes in another order
+    assert _cached_eval(folder, specs + [EpisodeSpec(1, 1)]) is None  # more trials than were run: evaluate again
+    cfg = StudyConfig(out=tmp_path)
+    (tmp_path / "sft" / "final").mkdir(parents=True)
+    (tmp_path / "sft" / "final" / "model.safetensors").write_bytes(b"x")
+    assert _finished_sft(cfg) is None  # no summary.json: the SFT run did not finish
+    (tmp_path / "sft" / "summary.json").write_text("{}")
+    assert _finished_sft(cfg) == tmp_path / "sft" / "final"
+
+
+def test_merge_of_per_method_studies(tmp_path):
+    from tasks.libero.study import merge_results
+
+    shared = {"collect demonstrations": {"wall_s": 0.0, "cpu_s": 0.0, "reused": True},
+              "sft": {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}}
+    base = {"batches": 0, "env_steps": 0.0, "wall_s": 0.0, **_point(1, 0, 0)}
+    for method, seen in (("grpo", 1), ("opd", 3)):
+        folder = tmp_path / method
+        (folder / "gifs").mkdir(parents=True)
+        (folder / "gifs" / f"{method}-4_x.gif").write_bytes(b"GIF89a")
+        part = {"config": {"tasks": [0, 1]}, "phases": {**shared, f"post-train {method}": {"wall_s": 5.0,
+                                                                                             "cpu_s": 4.0}},
+                "methods": {method: [base, {"batches": 4, "env_steps": 900.0, "wall_s": 5.0,
+                                            **_point(seen, 1, 0)}]}}
+        (folder / "results.json").write_text(json.dumps(part))
+    merged = merge_results([tmp_path / "grpo", tmp_path / "opd"], tmp_path / "all")
+    assert list(merged["methods"]) == ["grpo", "opd"]
+    assert merged["total"] == {"wall_s": 10.0, "cpu_s": 8.0}  # reused phases count once, at no time
+    md = (tmp_path / "all" / "results.md").read_text()
+    assert "| grpo | 4 | 900 | 1/5 | 1/5 | 0/5 |" in md and "| opd | 4 | 900 | 3/5 | 1/5 | 0/5 |" in md
+    assert "| sft | reused | reused |" in md
+    assert sorted(p.name for p in (tmp_path / "all" / "gifs").iterdir()) == ["grpo-4_x.gif", "opd-4_x.gif"]
+    with pytest.raises(FileNotFoundError, match="dagger/results.json does not exist"):
+        merge_results([tmp_path / "grpo", tmp_path / "dagger"], tmp_path / "all2")

@@ -10,6 +10,8 @@ as an error), a crashed worker, or a worker that does not answer within ``step_t
 ends that episode as a failure with the reason recorded; the worker is killed if needed and restarted.
 
 Observations travel through pipes (pickled), never shared memory, so the instruction text arrives intact.
+With ``backend="ray"`` (``pip install mmsft[ray]``) the workers are Ray actors running the same worker code
+(:mod:`envs.libero.ray_backend`), placed anywhere in the Ray cluster, with the same fault accounting.
 Per-slot return values are lists (``None`` for an idle slot); use :func:`stack_observations` to batch them.
 """
 
@@ -24,9 +26,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from envs.libero.worker import worker_main
+from envs.libero.transport import ProcessWorker, WorkerDied
 
 DEFAULT_ENV = "envs.libero.env:LiberoEnv"
+BACKENDS = ("process", "ray")
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,7 @@ def stack_observations(observations: Sequence[dict[str, Any] | None]) -> dict[st
 @dataclass
 class _Slot:
     index: int
-    process: Any = None
-    conn: Any = None
+    worker: Any = None  # a ProcessWorker or RayWorker (envs.libero.transport interface)
     spec: EpisodeSpec | None = None
     episode_id: int = -1
     steps: int = 0
@@ -110,6 +112,10 @@ class LiberoVectorEnv:
         worker_env: environment variables set in each worker before the simulator is imported. By default,
             with more than one worker, ``LP_NUM_THREADS=1`` (unless set by the user): Mesa's CPU renderer
             otherwise starts one render thread per core in every worker, and N workers oversubscribe the CPU.
+        backend: ``"process"`` (default: ``spawn`` processes on this machine) or ``"ray"`` (Ray actors in the
+            cluster ``ray.init()`` connects to; see :mod:`envs.libero.ray_backend`).
+        ray_options: Ray actor options for ``backend="ray"`` (default ``{"num_cpus": 1}``; e.g. ``resources``,
+            ``scheduling_strategy``, ``runtime_env``).
     """
 
     def __init__(
@@ -121,9 +127,21 @@ class LiberoVectorEnv:
         reset_timeout: float = 600.0,
         start_method: str = "spawn",
         worker_env: dict[str, str] | None = None,
+        backend: str = "process",
+        ray_options: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(f"num_workers={num_workers!r}; expected a positive int")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r}; expected one of {BACKENDS}")
+        if ray_options is not None and backend != "ray":
+            raise ValueError(f"ray_options are for backend='ray' (got backend={backend!r})")
+        if backend == "ray":
+            from envs.libero.ray_backend import import_ray
+
+            import_ray()  # fail here, with the install hint, before anything starts
+        self.backend = backend
+        self.ray_options = dict(ray_options or {})
         for name, value in (("step_timeout", step_timeout), ("reset_timeout", reset_timeout)):
             if not value > 0:
                 raise ValueError(f"{name}={value!r}; expected a positive number of seconds")
@@ -165,8 +183,9 @@ class LiberoVectorEnv:
 
     @property
     def worker_pids(self) -> list[int | None]:
-        """Process id of each slot's worker (for monitoring; changes when a worker is restarted)."""
-        return [slot.process.pid if slot.process is not None else None for slot in self._slots]
+        """Process id of each slot's worker (for monitoring; changes when a worker is restarted). With the Ray
+        backend, the actor's process id on its node."""
+        return [slot.worker.pid if slot.worker is not None else None for slot in self._slots]
 
     @property
     def num_pending(self) -> int:
@@ -261,15 +280,12 @@ class LiberoVectorEnv:
             return
         self._closed = True
         for slot in self._slots:
-            try:
-                if slot.conn is not None and slot.process.is_alive() and not slot.pending_reply:
-                    slot.conn.send(("close", None))
-            except (OSError, BrokenPipeError):
-                pass
+            if slot.worker is not None and not slot.pending_reply:
+                slot.worker.request_close()
         deadline = time.monotonic() + timeout
         for slot in self._slots:
-            if slot.process is not None:
-                slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.worker is not None:
+                slot.worker.join(max(0.0, deadline - time.monotonic()))
             self._kill(slot)
 
     def __enter__(self) -> "LiberoVectorEnv":
@@ -288,30 +304,20 @@ class LiberoVectorEnv:
             raise RuntimeError("LiberoVectorEnv is closed")
 
     def _start(self, slot: _Slot) -> None:
-        parent_conn, child_conn = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(child_conn, self.env_entry_point, self.env_kwargs, self.worker_env),
-            name=f"libero-worker-{slot.index}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        slot.process, slot.conn, slot.pending_reply = process, parent_conn, False
+        if self.backend == "ray":
+            from envs.libero.ray_backend import RayWorker
+
+            slot.worker = RayWorker(slot.index, self.env_entry_point, self.env_kwargs, self.worker_env,
+                                    self.ray_options)
+        else:
+            slot.worker = ProcessWorker(self._ctx, slot.index, self.env_entry_point, self.env_kwargs,
+                                        self.worker_env)
+        slot.pending_reply = False
 
     def _kill(self, slot: _Slot) -> None:
-        process = slot.process
-        if process is None:
-            return
-        if process.is_alive():
-            process.terminate()
-            process.join(2.0)
-        if process.is_alive():
-            process.kill()
-            process.join(2.0)
-        if slot.conn is not None:
-            slot.conn.close()
-        slot.process, slot.conn = None, None
+        if slot.worker is not None:
+            slot.worker.kill()
+        slot.worker = None
 
     def _restart(self, slot: _Slot) -> None:
         self._kill(slot)
@@ -319,32 +325,20 @@ class LiberoVectorEnv:
         self._start(slot)
 
     def _send(self, slot: _Slot, command: str, payload: Any) -> None:
-        try:
-            slot.conn.send((command, payload))
-            slot.pending_reply = True
-        except (OSError, BrokenPipeError):
-            slot.pending_reply = False  # _receive will see the dead worker
+        slot.pending_reply = slot.worker.send(command, payload)  # False: _receive reports the dead worker
 
     def _receive(self, slot: _Slot, deadline: float, budget: float) -> tuple[str, Any]:
         """Wait for one reply until ``deadline``; returns ("ok", value) or ("error", reason)."""
         if not slot.pending_reply:
-            code = slot.process.exitcode if slot.process is not None else None
-            return "error", f"worker {slot.index} unreachable (exit code {code})"
-        remaining = max(0.0, deadline - time.monotonic())
-        try:
-            ready = slot.conn.poll(remaining)
-        except (OSError, EOFError):
-            ready = True
-        if not ready:
+            return "error", f"worker {slot.index} unreachable ({slot.worker.status()})"
+        if not slot.worker.poll(max(0.0, deadline - time.monotonic())):
             slot.pending_reply = False
             return "error", f"worker {slot.index} stuck: no reply within {budget:.0f}s; killed"
-        try:
-            status, value = slot.conn.recv()
-        except (EOFError, OSError, ConnectionResetError):
-            slot.pending_reply = False
-            slot.process.join(1.0)
-            return "error", f"worker {slot.index} crashed (exit code {slot.process.exitcode})"
         slot.pending_reply = False
+        try:
+            status, value = slot.worker.recv()
+        except WorkerDied as exc:
+            return "error", f"worker {slot.index} crashed ({exc})"
         if status != "ok":
             return "error", _last_line(value)
         return "ok", value

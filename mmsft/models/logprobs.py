@@ -1,9 +1,14 @@
 """Response log-probs (and entropy) without materialising full-vocabulary logits for the whole batch.
 
 The backbone runs once and returns hidden states (B, T, H). Only positions that predict a supervised token are
-gathered, and the LM head + log-softmax run over them in chunks of ``chunk_size`` tokens; a chunk whose fp32 logits
-would exceed 32 MB runs under activation checkpointing, so at most ``chunk_size × V`` logits exist at any time, in
-forward *and* backward (smaller chunks keep theirs: recomputing them would cost time and save nothing).
+gathered (rows or positions without supervised tokens never reach the head), and the LM head + log-softmax run over
+them in chunks of at most ``chunk_size`` tokens and at most 64 MB of fp32 logits (a 152k vocabulary gets chunks of
+110 tokens). When a chunk's logits would exceed 32 MB, a plain linear head without a restricted vocabulary runs as
+one fused autograd function (:mod:`mmsft.models.fused_head`: logits recomputed in backward, the weight gradient
+accumulated in place), and any other head under activation checkpointing per chunk, so at most one chunk's logits
+exist at any time, in forward *and* backward (smaller chunks keep theirs: recomputing them would cost time and save
+nothing). At a 152k vocabulary this holds the log-prob pass's peak memory to a small fraction of the full-logits
+computation (benchmarks/logprob_memory.py; the same idea as Liger's fused linear cross-entropy, arXiv 2410.10989).
 For a VLM prompt of 1,000 image tokens and a 20-token answer this skips 98 % of the head's work.
 """
 
@@ -19,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 
 _RECOMPUTE_ABOVE_BYTES = 32 * 2**20  # checkpoint a chunk when its fp32 logits would exceed 32 MB
+_CHUNK_LOGITS_BYTES = 64 * 2**20  # a chunk's fp32 logits stay below 64 MB (large vocabularies get shorter chunks)
 
 
 @dataclass
@@ -89,9 +95,19 @@ def head_logprobs(hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torc
         targets = lookup[targets]
     source = hidden[rows, cols - 1]
     vocab = len(vocab_subset) if vocab_subset is not None else getattr(head, "out_features", None) or hidden.shape[-1]
+    chunk_size = max(1, min(chunk_size, _CHUNK_LOGITS_BYTES // (4 * vocab)))
     recompute = chunk_size * vocab * 4 > _RECOMPUTE_ABOVE_BYTES  # small chunks: keeping logits is cheaper
     picked_parts, entropy_parts, dist_parts, extra_parts = [], [], [], []
-    starts = range(0, source.shape[0], chunk_size) or ([0] if token_fn is not None else [])  # token_fn names its outputs
+    fused = (recompute and vocab_subset is None and not with_dist and token_fn is None
+             and type(head) is nn.Linear and source.shape[0] > 0)
+    if fused:  # large vocabulary: one autograd function, one chunk of logits at a time (mmsft.models.fused_head)
+        from mmsft.models.fused_head import FusedHeadLogprob
+
+        picked, ent = FusedHeadLogprob.apply(source, head.weight, head.bias, targets, temperature, softcap,
+                                             chunk_size, with_entropy)
+        picked_parts, entropy_parts = [picked], [ent if with_entropy else picked.new_zeros(())]
+    starts = range(0, source.shape[0], chunk_size) or ([0] if token_fn is not None else [])  # token_fn names outputs
+    starts = [] if fused else starts
     for start in starts:
         part = slice(start, start + chunk_size)
         h, y = source[part], targets[part]

@@ -70,7 +70,7 @@ class SFTProducer:
                  scorers: Any = None, needed: set[str] | frozenset[str] = frozenset(), topk: int = 0,
                  transform: SampleTransform | None = None, live: tuple[Any, Any, Any] | None = None,
                  aux_batch: bool = False, selector: Any = None,
-                 selection_counts: dict[str, float] | None = None) -> None:
+                 selection_counts: dict[str, float] | None = None, pack: bool = False) -> None:
         if not samples:
             raise DataError("the training dataset is empty")
         self.samples, self.adapter = samples, adapter
@@ -78,6 +78,7 @@ class SFTProducer:
         self.seed, self.shuffle, self.rank, self.world_size = seed, shuffle, rank, world_size
         self.scorers, self.needed, self.topk, self.transform = scorers, set(needed), topk, transform
         self.live = live  # (policy, device, vocab_subset): the live policy, for fields taken from it (IFT)
+        self.pack = pack  # padding-free: each micro-batch is one packed row (data.packing)
         self.aux_batch = aux_batch  # attach a random second micro-batch per micro-batch (LfU)
         self.state = ProducerState()
         # data selection (mmsft.data.selectors.hook): an online runner and / or the offline selector's counts
@@ -149,7 +150,8 @@ class SFTProducer:
         chunks = [mine[i:i + self.micro_batch_size] for i in range(0, len(mine), self.micro_batch_size)]
         batches = []
         for chunk_index, chunk in enumerate(chunks):
-            batch = self._with_weights(self.adapter.collate([e for _, e in chunk]), [e for _, e in chunk])
+            items = [e for _, e in chunk]
+            batch = self._with_weights(self.adapter.pack(items) if self.pack else self.adapter.collate(items), items)
             task_types = [self.samples[i].meta.get("task_type") for i, _ in chunk]
             if any(t is not None for t in task_types):  # LoRAMoE's localised balancing (mmsft.train.peft_hooks)
                 batch.fields["task_type"] = self._task_types([i for i, _ in chunk])
@@ -211,6 +213,8 @@ class SFTProducer:
         weights = [e.token_weights for e in chunk]
         if any(w is not None for w in weights):
             rows = [w if w is not None else torch.ones(int(e.loss_mask.sum())) for w, e in zip(weights, chunk)]
+            if self.pack:  # one row holding every sample's supervised tokens in order
+                rows = [torch.cat(rows)]
             batch.fields["token_weights"] = scatter_to_mask(rows, batch.loss_mask)
         return batch
 
@@ -260,12 +264,14 @@ def sft_producer(ctx: StageContext) -> SFTProducer:
     from mmsft.data.selectors.hook import build_selection
 
     cfg = ctx.cfg
+    if cfg.data.packing:
+        check_packing(cfg, ctx)
     samples, selector, counts = build_selection(ctx)  # data.selector: offline decisions now, online per step
     return SFTProducer(samples, ctx.adapter, cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.seed,
                        cfg.data.shuffle, ctx.rank, ctx.world_size, scorers=ctx.scorers, needed=ctx.needed,
                        topk=support_k(cfg), transform=loss_transform(cfg),
                        live=(ctx.policy, ctx.device, ctx.vocab_subset), aux_batch=loss_wants_aux_batch(cfg),
-                       selector=selector, selection_counts=counts)
+                       selector=selector, selection_counts=counts, pack=cfg.data.packing)
 
 
 def loss_wants_aux_batch(cfg: Any) -> bool:
@@ -273,3 +279,24 @@ def loss_wants_aux_batch(cfg: Any) -> bool:
     from mmsft.objectives import get_loss
 
     return bool(get_loss(cfg.objective.name).meta.get("aux_batch"))
+
+
+PACKABLE_FIELDS = frozenset({"logp", "token_weights", "entropy"})
+
+
+def check_packing(cfg: Any, ctx: StageContext) -> None:
+    """``data.packing`` needs a text model and an objective that sees only tokens (a packed micro-batch is one row, so
+    per-row fields and per-sequence aggregation would mix samples); switches the model to per-sample attention."""
+    from mmsft.config import ConfigError
+    from mmsft.models import varlen_attention
+
+    if type(ctx.adapter).pack is ModalityAdapter.pack:
+        raise ConfigError(f"config key 'data.packing': the {ctx.adapter.family} family has no packed batches; "
+                          "set data.packing=false")
+    extra = sorted(set(ctx.needed) - PACKABLE_FIELDS)
+    if cfg.objective.loss_agg_mode != "token-mean" or extra or cfg.objective.kl.coef:
+        why = (f"loss_agg_mode {cfg.objective.loss_agg_mode!r}" if cfg.objective.loss_agg_mode != "token-mean"
+               else f"fields {extra}" if extra else "a KL term")
+        raise ConfigError(f"config key 'data.packing': objective {cfg.objective.name!r} uses {why}, which needs one row "
+                          "per sample; packing supports token-mean objectives over log-probs (and token weights) only")
+    varlen_attention.enable(ctx.loaded.model)

@@ -9,7 +9,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/continual-study", help="work folder (data, runs, results, study.md)")
-    parser.add_argument("--quick", action="store_true", help="smaller data and step budgets (under 10 min on 2 cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller data and step budgets (docs/continual.md gives the measured CPU time)")
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--methods", default="sft,rft,rif_rft,multitask",
                         help="comma-separated methods among sft, rft, rif_rft, multitask, sft_lora, past")
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from mmsft.config import ConfigError
     from mmsft.continual import run_experiment
     from tasks.continual.study import DEFAULT, QUICK, build_data, experiment
-    from tasks.continual.verdict import forgetting_statement, rif_statement
+    from tasks.continual.verdict import forgetting_statement, rif_statement, rl_reward_table
     from tasks.image_classification.base_model import ensure_shapes_base
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         f"Seeds {seeds}; methods {methods}; this call: {cpu:.0f} s CPU time of this process, {wall:.0f} s wall "
         "(a resumed call counts only its own work; per-stage CPU times are in results.json).",
         forgetting_statement(summary), rif_statement(summary),
+        rl_reward_table(result.output_dir, [m for m in methods if m in ("rft", "rif_rft")],
+                        list(data["tasks"])),
         f"Tables and plots: {result.output_dir / 'results.md'}, heatmaps.png, curves.png.",
     ])
     (out / "study.md").write_text(text + "\n")

@@ -4,7 +4,9 @@ plain RFT (rollouts, CPU time) and what it costs in accuracy."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 
@@ -66,4 +68,51 @@ def rif_statement(summary: dict[str, Any], rft: str = "rft", rif: str = "rif_rft
             f"{_pm(summary[rft]['acc'])}, BWT {_pm(summary[rif]['bwt'])} vs {_pm(summary[rft]['bwt'])}.")
 
 
-__all__ = ["forgetting_statement", "rif_statement"]
+
+
+def reward_curve(metrics_path: Path, fraction: float = 0.2) -> dict[str, float] | None:
+    """Mean ``reward/total`` over the first and the last ``fraction`` of an RL stage's logged steps (at least one
+    step each), and the step count; None for a stage that logged no reward (SFT). Lines that are not JSON objects
+    (a stage killed mid-write) are skipped."""
+    rewards: list[float] = []
+    if not metrics_path.is_file():
+        return None
+    for line in metrics_path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        value = row.get("reward/total") if isinstance(row, dict) else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            rewards.append(float(value))
+    if not rewards:
+        return None
+    k = max(1, int(len(rewards) * fraction))
+    return {"first": sum(rewards[:k]) / k, "last": sum(rewards[-k:]) / k, "steps": float(len(rewards))}
+
+
+def rl_reward_table(run_dir: Path, methods: list[str], tasks: list[str]) -> str:
+    """Markdown: per RL method and task, the training reward over the first → last 20% of the stage's steps (mean
+    over seeds) — whether RL learned on its own prompts, which the held-out matrix alone does not show."""
+    lines = ["| method | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
+    found = False
+    for method in methods:
+        cells = []
+        for k, task in enumerate(tasks, start=1):
+            curves = [c for seed_dir in sorted((run_dir / "runs" / method).glob("seed*"))
+                      if (c := reward_curve(seed_dir / "stages" / f"{k}-{task}" / "metrics.jsonl")) is not None]
+            if curves:
+                found = True
+                n = len(curves)
+                cells.append(f"{sum(c['first'] for c in curves) / n:.2f} → {sum(c['last'] for c in curves) / n:.2f} "
+                             f"({sum(c['steps'] for c in curves) / n:.0f} steps)")
+            else:
+                cells.append("–")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if not found:
+        return "RL training reward: no RL stage logged a reward."
+    return ("RL training reward, first → last 20% of each stage's steps (mean over seeds; sampled at the RL "
+            "temperature on the stage's own training prompts):\n\n" + "\n".join(lines))
+
+
+__all__ = ["forgetting_statement", "reward_curve", "rif_statement", "rl_reward_table"]

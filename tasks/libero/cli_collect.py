@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         episodes_per_task=args.episodes_per_task,
         init_offset=args.init_offset,
         workers=args.workers,
+        backend=args.backend,
         image_size=args.image_size,
         cameras=args.cameras,
         render=args.render,

@@ -63,6 +63,9 @@ def add_env_arguments(parser: argparse.ArgumentParser, image_size: int, render: 
     parser.add_argument("--init-offset", type=int, default=0,
                         help="episode k of a task starts from init state OFFSET+k (held-out init states)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one simulator each)")
+    parser.add_argument("--backend", choices=("process", "ray"), default="process",
+                        help="process: spawn workers on this machine; ray: Ray actors in the cluster of "
+                             "RAY_ADDRESS or a local one (pip install 'mmsft[ray]')")
     parser.add_argument("--image-size", type=int, default=None,
                         help=f"side of the observed images (default: the policy's, else {image_size})")
     parser.add_argument(
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         init_offset=args.init_offset,
         protocol=args.protocol,
         workers=args.workers,
+        backend=args.backend,
         image_size=args.image_size,
         cameras=args.cameras,
         render=args.render,

@@ -5,6 +5,13 @@ Examples::
 
     mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, about 10 minutes on 2 idle cores
     mmsft study vla-opd --out runs/study_vla_opd            # default size, about an hour on 2 idle cores
+    # one process per method from the same SFT model (copy demos/, sft/ and eval/sft/ into each folder: reused),
+    # then one table:
+    mmsft study vla-opd --out runs/s_grpo --methods grpo & mmsft study vla-opd --out runs/s_opd --methods opd
+    mmsft study vla-opd --merge runs/s_grpo,runs/s_opd --out runs/study_vla_opd
+
+Rerunning in the same ``--out`` resumes: the demonstrations, a finished SFT model and evaluations of the same
+episodes are reused.
 """
 
 from __future__ import annotations
@@ -22,8 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft-steps", type=int, default=0, help="SFT optimizer steps (0: the size's default)")
     parser.add_argument("--rollout-batches", type=int, default=0, help="post-training rollout batches per method")
     parser.add_argument("--eval-trials", type=int, default=0, help="episodes per evaluation set")
+    parser.add_argument("--group-size", type=int, default=0, help="episodes per rollout batch (GRPO group size; "
+                                                                   "also the number of rollout workers)")
+    parser.add_argument("--curve-points", type=int, default=0, help="checkpoints evaluated per method (the last "
+                                                                     "one also on held-out states and forgetting)")
     parser.add_argument("--workers", type=int, default=2, help="simulator worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model, data order and sampling")
+    parser.add_argument("--merge", default="", help="comma list of study folders (e.g. one per method, same SFT "
+                                                    "model): write one table/curves/GIF set into --out and stop")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
     from tasks.libero.study import METHODS, StudyConfig, run_study
 
     console = Console(stderr=True)
+    if args.merge:
+        from tasks.libero.study import merge_results
+
+        try:
+            merge_results([Path(f) for f in args.merge.split(",") if f.strip()], args.out)
+        except (FileNotFoundError, ValueError) as exc:
+            console.print(f"[red]study vla-opd: {exc}[/red]")
+            return 2
+        print((args.out / "results.md").read_text())
+        return 0
     overrides: dict = {"out": args.out, "workers": args.workers, "seed": args.seed}
     if args.tasks:
         try:
@@ -48,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         overrides["methods"] = methods
     for flag, key in (("sft_steps", "sft_steps"), ("rollout_batches", "rollout_batches"),
-                      ("eval_trials", "eval_trials")):
+                      ("eval_trials", "eval_trials"), ("curve_points", "curve_points"),
+                      ("group_size", "group_size")):
         if getattr(args, flag) > 0:
             overrides[key] = getattr(args, flag)
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)

@@ -23,6 +23,7 @@ class CollectConfig:
     episodes_per_task: int = 10
     init_offset: int = 0
     workers: int = 1
+    backend: str = "process"  # process | ray (see envs.libero.vector.LiberoVectorEnv)
     image_size: int = 128
     cameras: tuple[str, ...] = ("agentview", "wrist")
     render: str = "fast"
@@ -98,7 +99,8 @@ def collect(
         privileged=policy.privileged,
     )
     with LiberoVectorEnv(
-        cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
+        cfg.workers, env_kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout,
+        backend=cfg.backend
     ) as vec:
         run_episodes(vec, policy.factory, specs, on_episode, record_steps=True, record_images=bool(cfg.cameras),
                      batched=policy.batched)

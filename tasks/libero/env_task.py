@@ -31,7 +31,8 @@ reward is all zeros.
 ``render``, ``chunk``, ``proprio`` (from the model, see above), ``train_init_states`` (0), ``heldout_init_states``
 (10), ``teacher`` (none), ``teacher_sigma_bins`` (2 when a route is the oracle), ``teacher_floor`` (0.01: the
 oracle distribution's uniform mass, bounding its log-probs), ``oracle_shaping`` (0),
-``step_timeout`` (120 s), ``reset_timeout`` (600 s).
+``step_timeout`` (120 s), ``reset_timeout`` (600 s), ``backend`` (``process``; ``ray`` runs the simulator
+workers as Ray actors, see :class:`envs.libero.vector.LiberoVectorEnv`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ _DEFAULTS: dict[str, Any] = {"suite": "libero_spatial", "task_ids": list(range(1
                              "cameras": None, "image_size": None, "render": None, "chunk": None, "proprio": None,
                              "train_init_states": 0, "heldout_init_states": 10, "teacher": None,
                              "teacher_sigma_bins": 0.0, "teacher_floor": 0.01, "oracle_shaping": 0.0,
-                             "step_timeout": 120.0,
-                             "reset_timeout": 600.0}
+                             "step_timeout": 120.0, "reset_timeout": 600.0, "backend": "process"}
 
 
 def hold_action() -> np.ndarray:
@@ -160,7 +160,7 @@ class LiberoTask(EnvTask):
         a = self.args
         env_kwargs = {"suite": a["suite"], **self.interface.env_kwargs(), "privileged": self.uses_oracle}
         vec = LiberoVectorEnv(num_envs, env_kwargs=env_kwargs, step_timeout=float(a["step_timeout"]),
-                              reset_timeout=float(a["reset_timeout"]))
+                              reset_timeout=float(a["reset_timeout"]), backend=str(a["backend"]))
         return LiberoBatch(vec, self.episode_of)
 
     def level_seed(self, split: str, index: int) -> int:

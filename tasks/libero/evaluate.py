@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from envs.libero.suites import SUITE_MAX_STEPS, check_cameras, check_suite, check_task_ids
 from envs.libero.render import check_render_mode
-from envs.libero.vector import EpisodeSpec, LiberoVectorEnv
+from envs.libero.vector import BACKENDS, EpisodeSpec, LiberoVectorEnv
 from tasks.libero.policies import LoadedPolicy
 from tasks.libero.report import summarize, write_report
 from tasks.libero.rollout import EpisodeRecord, run_episodes
@@ -57,6 +57,7 @@ class EvalConfig:
     init_offset: int = 0
     protocol: str = "openvla"  # openvla (one pass, seed 7) | lerobot (three passes, seeds 1000, 2000, 3000)
     workers: int = 1
+    backend: str = "process"  # process (spawn workers here) | ray (Ray actors; pip install mmsft[ray])
     image_size: int = 224
     cameras: tuple[str, ...] = ("agentview", "wrist")
     render: str = "paper"
@@ -74,6 +75,8 @@ class EvalConfig:
             raise ValueError(f"trials_per_task={self.trials_per_task}; expected >= 1")
         if self.init_offset < 0:
             raise ValueError(f"init_offset={self.init_offset}; expected >= 0")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r}; expected one of {list(BACKENDS)}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol={self.protocol!r}; expected one of {sorted(PROTOCOLS)}")
         if self.video not in ("none", *VIDEO_FORMATS):
@@ -172,7 +175,7 @@ def evaluate(
         seed_tag = "" if seed is None else f"_seed{seed}"
         kwargs = env_kwargs if seed is None else {**env_kwargs, "seed": seed}
         with LiberoVectorEnv(
-            cfg.workers, kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout
+            cfg.workers, kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout, backend=cfg.backend
         ) as vec:
             results += run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none",
                                     batched=policy.batched, stats=timing)
@@ -186,6 +189,7 @@ def evaluate(
         "trials_per_task": cfg.trials_per_task,
         "init_states": f"{cfg.init_offset}..{cfg.init_offset + cfg.trials_per_task - 1} (mod stored states)",
         "workers": cfg.workers,
+        "backend": cfg.backend,
         "render": cfg.render,
         "image_size": cfg.image_size,
         "cameras": ",".join(cfg.cameras) or "none (physics only)",

@@ -77,6 +77,11 @@ class Clock:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
+    def reuse(self, name: str) -> None:
+        """Record that a phase's output came from an earlier run in the same folder (no time spent now)."""
+        self.phases[name] = {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}
+        print(f"[study] {name}: reused from an earlier run in this folder", flush=True)
+
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         wall, cpu = time.monotonic(), self._cpu()
         try:
@@ -110,7 +115,8 @@ def post_train(cfg: StudyConfig, method: str, start: Path) -> Path:
     from mmsft.train.trainer import Trainer
 
     task_args: dict[str, Any] = {"suite": cfg.suite, "task_ids": [cfg.tasks[-1]],
-                                 "train_init_states": cfg.train_init_states, "heldout_init_states": 10}
+                                 "train_init_states": cfg.train_init_states, "heldout_init_states": 10,
+                                 "reset_timeout": 1800.0}  # building 4 simulators on a loaded CPU: > 600 s seen
     if method != "grpo":
         task_args.update(teacher="oracle", teacher_sigma_bins=2.0)
     run = cfg.out / method
@@ -154,7 +160,11 @@ def evaluate_point(cfg: StudyConfig, clock: Clock, name: str, model: Path, full:
     specs = [EpisodeSpec(task, offset + k) for task, offset in sets.values() for k in range(cfg.eval_trials)]
     ecfg = EvalConfig(suite=cfg.suite, workers=cfg.workers, image_size=cfg.image_size, cameras=("agentview",),
                       render="fast", video="gif" if video else "none", out_dir=cfg.out / "eval" / name)
-    summary = clock.run(f"eval {name}", evaluate, load_policy(f"mmsft:{model}"), ecfg, None, specs)
+    summary = _cached_eval(ecfg.out_dir, specs)
+    if summary is None:
+        summary = clock.run(f"eval {name}", evaluate, load_policy(f"mmsft:{model}"), ecfg, None, specs)
+    else:
+        clock.reuse(f"eval {name}")
     point: dict[str, Any] = {"env_steps_per_s": summary["meta"]["env_steps_per_s"],
                              "policy_s": summary["meta"]["policy_s"], "simulator_s": summary["meta"]["simulator_s"]}
     for key, (task, offset) in sets.items():
@@ -165,20 +175,47 @@ def evaluate_point(cfg: StudyConfig, clock: Clock, name: str, model: Path, full:
     return point
 
 
+def _cached_eval(folder: Path, specs: list[Any]) -> dict[str, Any] | None:
+    """The ``results.json`` of an earlier evaluation in ``folder`` if it ran exactly these episodes, else None."""
+    path = folder / "results.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    ran = sorted((r["task_id"], r["init_state"]) for r in summary.get("results", []))
+    return summary if ran == sorted((s.task_id, s.init_state) for s in specs) else None
+
+
+def _finished_sft(cfg: StudyConfig) -> Path | None:
+    """``<out>/sft/final`` of an earlier run of this study that finished its SFT (``summary.json`` written last)."""
+    final = cfg.out / "sft" / "final"
+    done = (final / "model.safetensors").is_file() and (cfg.out / "sft" / "summary.json").is_file()
+    return final if done else None
+
+
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
-    """Run every phase (see the module docstring); returns and writes the results."""
+    """Run every phase (see the module docstring); returns and writes the results.
+
+    Rerunning in the same ``out`` folder resumes: the demonstrations, a finished SFT model and evaluations that
+    ran the same episodes are reused (their phases are marked ``reused`` with no time)."""
     from mmsft.models.tiny import build_tiny
     from tasks.libero.dataset import load_episodes
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     clock = Clock()
     demos = cfg.out / "demos"
-    clock.run("collect demonstrations", load_episodes, demos, {
-        "chunk": cfg.chunk, "collect": {"suite": cfg.suite, "tasks": list(cfg.tasks), "workers": cfg.workers,
-                                        "episodes_per_task": cfg.demos_per_task, "image_size": cfg.image_size}},
-        "train")
-    model = build_tiny("vla", cfg.out / "tiny_vla", seed=cfg.seed, **TINY_VLA)
-    sft = clock.run("sft", train_sft, cfg, model, demos)
+    if (demos / "index.jsonl").is_file():
+        clock.reuse("collect demonstrations")
+    else:
+        clock.run("collect demonstrations", load_episodes, demos, {
+            "chunk": cfg.chunk, "collect": {"suite": cfg.suite, "tasks": list(cfg.tasks), "workers": cfg.workers,
+                                            "episodes_per_task": cfg.demos_per_task, "image_size": cfg.image_size}},
+            "train")
+    sft = _finished_sft(cfg)
+    if sft is None:
+        model = build_tiny("vla", cfg.out / "tiny_vla", seed=cfg.seed, **TINY_VLA)
+        sft = clock.run("sft", train_sft, cfg, model, demos)
+    else:
+        clock.reuse("sft")
     points: dict[str, list[dict[str, Any]]] = {}
     base = evaluate_point(cfg, clock, "sft", sft, full=True, video=True)
     for method in cfg.methods:
@@ -194,6 +231,14 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
             curve.append({"batches": batches, "env_steps": float(sum(per_batch[:batches])),
                           "wall_s": round(wall * batches / max(len(per_batch), 1), 1), **point})
         points[method] = curve
+        write_results(cfg, points, clock)  # after every method, so an interrupted study leaves its table
+    results = write_results(cfg, points, clock)
+    collect_gifs(cfg, cfg.out / "gifs")
+    return results
+
+
+def write_results(cfg: StudyConfig, points: dict[str, list[dict[str, Any]]], clock: Clock) -> dict[str, Any]:
+    """Write ``results.json``, ``results.md`` and ``curves.png`` for the methods finished so far."""
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
                "methods": points, "phases": clock.phases,
                "total": {"wall_s": round(sum(p["wall_s"] for p in clock.phases.values()), 1),
@@ -201,8 +246,40 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     (cfg.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (cfg.out / "results.md").write_text(to_markdown(results))
     plot_curves(results, cfg.out / "curves.png")
-    collect_gifs(cfg, cfg.out / "gifs")
     return results
+
+
+def merge_results(folders: list[Path], target: Path) -> dict[str, Any]:
+    """One table, curves and GIF folder from studies that ran different ``--methods`` from the same SFT model
+    (e.g. one process per method); phases of the same name (the shared, reused ones) are kept once."""
+    merged: dict[str, Any] = {}
+    for folder in folders:
+        path = Path(folder) / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"study merge: {path} does not exist (run the study there first)")
+        part = json.loads(path.read_text())
+        if not merged:
+            merged = {"config": part["config"], "methods": {}, "phases": {}}
+        elif part["config"]["tasks"] != merged["config"]["tasks"]:
+            raise ValueError(f"study merge: {path} used tasks {part['config']['tasks']}, "
+                             f"{folders[0]} used {merged['config']['tasks']}")
+        merged["methods"].update(part["methods"])
+        for name, phase in part["phases"].items():
+            if not phase.get("reused") or name not in merged["phases"]:
+                merged["phases"][name] = phase
+        gifs = Path(folder) / "gifs"
+        if gifs.is_dir():
+            (target / "gifs").mkdir(parents=True, exist_ok=True)
+            for gif in gifs.glob("*.gif"):
+                shutil.copy(gif, target / "gifs" / gif.name)
+    merged["config"]["merged_from"] = [str(f) for f in folders]
+    merged["total"] = {"wall_s": round(sum(p["wall_s"] for p in merged["phases"].values()), 1),
+                       "cpu_s": round(sum(p["cpu_s"] for p in merged["phases"].values()), 1)}
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
+    (target / "results.md").write_text(to_markdown(merged))
+    plot_curves(merged, target / "curves.png")
+    return merged
 
 
 def to_markdown(results: dict[str, Any]) -> str:
@@ -226,7 +303,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {method} | {point['batches']} | {point['env_steps']:.0f} | {cell(point, 'seen')} | "
                          f"{cell(point, 'heldout')} | {cell(point, 'forgetting')} |")
     lines += ["", "| phase | wall s | CPU s |", "|---|---:|---:|"]
-    lines += [f"| {name} | {p['wall_s']} | {p['cpu_s']} |" for name, p in results["phases"].items()]
+    lines += [f"| {name} | {p['wall_s']} | {p['cpu_s']} |" if not p.get("reused") else f"| {name} | reused | reused |"
+              for name, p in results["phases"].items()]
     lines += [f"| **total** | **{results['total']['wall_s']}** | **{results['total']['cpu_s']}** |", ""]
     return "\n".join(lines)
 

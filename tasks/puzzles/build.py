@@ -23,7 +23,7 @@ from envs.sokoban.solver import Solution, solve_astar
 from tasks.puzzles import gp_task, sokoban_task
 from tasks.puzzles.diversity import AXES, FAMILY_SETS, sample_variant
 from tasks.puzzles.rows import SPLITS, RowWriter, check_out_dir, write_manifest
-from tasks.puzzles.seeds import example_seed, variant_key
+from tasks.puzzles.seeds import hand_key, sokoban_key, split_seed, variant_key
 
 #: Sokoban evaluation suites of debunk/RAGEN: name -> (dim, boxes); 6x6-1 is in-distribution.
 SOKOBAN_SUITES: dict[str, tuple[tuple[int, int], int]] = {
@@ -113,7 +113,7 @@ def build_sokoban(cfg: BuildConfig) -> dict[str, Any]:
     with RowWriter(cfg.out, cfg.split) as writer:
         index = 0
         while writer.count < cfg.num:
-            level_seed = example_seed(cfg.split, cfg.seed, index)
+            level_seed = split_seed(cfg.split, cfg.seed, index, lambda s: sokoban_key(cached_level(gen, s)))
             index += 1
             level = cached_level(gen, level_seed)
             plan = solve_astar(level)
@@ -175,9 +175,10 @@ def build_general_points(cfg: BuildConfig) -> dict[str, Any]:
         for index in range(cfg.num):
             variant = sample_variant(random.Random(variant_key(cfg.split, cfg.seed, index)), cfg.axes,
                                      cfg.families, pin)
-            hand_seed = example_seed(cfg.split, cfg.seed, index)
-            hand = sample_hand(HandConfig(num_cards=n_cards, target=cfg.target, values=variant.cards_verify,
-                                          force_face_card=force), hand_seed)
+            hand_cfg = HandConfig(num_cards=n_cards, target=cfg.target, values=variant.cards_verify,
+                                  force_face_card=force)
+            hand_seed = split_seed(cfg.split, cfg.seed, index, lambda s: hand_key(sample_hand(hand_cfg, s)))
+            hand = sample_hand(hand_cfg, hand_seed)
             prompt = gp_task.build_prompt(hand, variant, cfg.format, cfg.modality)
             target = gp_task.target_text(hand, cfg.format)
             if target is None:

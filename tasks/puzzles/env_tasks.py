@@ -19,8 +19,11 @@ tolerant parser cannot read is passed to the env as is (it scores as an illegal 
 multi-turn mode, 64 in single-turn mode), ``format_penalty`` (−0.1), ``reward`` (gym_sokoban), ``max_steps`` (env step
 limit, default 100), ``prompt_style`` (ragen | compact, :data:`tasks.puzzles.sokoban_task.PROMPT_STYLES`),
 ``prompt_diversity`` (none | all | actions,symbols: a prompt variant per level, drawn from the level seed),
-``families`` (train | heldout | fake), ``action_family`` / ``symbol_family`` (pin one family, e.g. emoji); general_points: ``num_cards`` (4), ``target`` (24), ``face_values`` (face10),
-``force_face_card`` (false), ``format`` (plan | cot), ``card_width`` (120).
+``families`` (train | heldout | fake), ``action_family`` / ``symbol_family`` (pin one family, e.g. emoji), ``format``
+(step | cot: the per-move prompt asks for an answer only, or ``<think>`` then the answer; multi-turn, one move per
+turn); general_points: ``num_cards`` (4), ``target`` (24), ``face_values`` (face10),
+``force_face_card`` (false), ``format`` (plan | cot), ``card_width`` (120); the prompt states the J/Q/K values the
+env scores with (``face_values``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from envs.general_points.cards import HandConfig, card_values, sample_hand
 from envs.general_points.env import GeneralPointsEnv
+from envs.sokoban.core import cached_level
+from envs.sokoban.generator import GeneratorConfig
 from envs.sokoban.level import Level, mask_of
 from envs.sokoban.render import render_text
 from envs.sokoban.vector import SokobanVecEnv
@@ -40,7 +46,7 @@ from mmsft.rollout.tasks import ENV_TASKS, EnvTask, GeneratedTurn, TurnAction, T
 from tasks.puzzles import gp_task, sokoban_task
 from tasks.puzzles.diversity import Variant, parse_axes, sample_variant
 from tasks.puzzles.parsing import parse_actions, parse_gp_answer
-from tasks.puzzles.seeds import example_seed
+from tasks.puzzles.seeds import hand_key, sokoban_key, split_seed
 
 
 def _take(args: dict[str, Any], defaults: dict[str, Any], task: str) -> dict[str, Any]:
@@ -62,7 +68,7 @@ class SokobanTask(EnvTask):
         args = _take(cfg.task_args, {"dim": [6, 6], "num_boxes": 1, "max_actions_per_turn": 1 if multi else 64,
                                      "format_penalty": -0.1, "reward": "gym_sokoban", "max_steps": 100,
                                      "prompt_style": "ragen", "prompt_diversity": "none", "families": "train",
-                                     "action_family": None, "symbol_family": None}, self.name)
+                                     "action_family": None, "symbol_family": None, "format": None}, self.name)
         self.dim = tuple(int(x) for x in args["dim"])
         self.num_boxes = int(args["num_boxes"])
         self.max_actions = int(args["max_actions_per_turn"])
@@ -82,6 +88,11 @@ class SokobanTask(EnvTask):
         self.variant = sample_variant(random.Random(0), self.axes, self.families, self.pin)
         self._variants: list[Variant] = []
         self.fmt = "step" if multi and self.max_actions == 1 else "plan"
+        if args["format"] is not None:
+            if args["format"] not in ("step", "cot") or not (multi and self.max_actions == 1):
+                raise ValueError(f"env.task_args.format={args['format']!r}: expected step or cot, and only in "
+                                 "multi_turn mode with max_actions_per_turn 1 (whole plans use the plan prompt)")
+            self.fmt = args["format"]
         self.modality = cfg.observation
 
     def make_env(self, num_envs: int) -> BatchedEnv:
@@ -89,7 +100,9 @@ class SokobanTask(EnvTask):
                                           max_steps=self.max_steps, reward=self.reward, compute_optimal=False))
 
     def level_seed(self, split: str, index: int) -> int:
-        return example_seed(split, self.cfg.seed, index)
+        """The build's seed for level ``index`` of ``split`` (content-disjoint splits, tasks/puzzles/seeds.py)."""
+        gen = GeneratorConfig(dim=self.dim, num_boxes=self.num_boxes)
+        return split_seed(split, self.cfg.seed, index, lambda s: sokoban_key(cached_level(gen, s)))
 
     def begin_episodes(self, env: BatchedEnv, observations: list[dict[str, Any]], infos: list[dict[str, Any]]) -> None:
         """One prompt variant per slot, a pure function of the level seed (a GRPO group shares it)."""
@@ -140,7 +153,8 @@ class GeneralPointsTask(EnvTask):
         if args["format"] not in gp_task.FORMATS:
             raise ValueError(f"env.task_args.format={args['format']!r}; expected one of {gp_task.FORMATS}")
         self.args = args
-        self.variant = Variant()
+        values = card_values(args["face_values"])  # the prompt states the values the env scores with
+        self.variant = Variant(card_family=str(args["face_values"]), cards_shown=values, cards_verify=values)
 
     def make_env(self, num_envs: int) -> BatchedEnv:
         a = self.args
@@ -150,7 +164,11 @@ class GeneralPointsTask(EnvTask):
                         num_envs)
 
     def level_seed(self, split: str, index: int) -> int:
-        return example_seed(split, self.cfg.seed, index)
+        """The build's seed for hand ``index`` of ``split`` (content-disjoint splits, tasks/puzzles/seeds.py)."""
+        a = self.args
+        cfg = HandConfig(num_cards=a["num_cards"], target=a["target"], values=card_values(a["face_values"]),
+                         force_face_card=a["force_face_card"])
+        return split_seed(split, self.cfg.seed, index, lambda s: hand_key(sample_hand(cfg, s)))
 
     def observe(self, env: BatchedEnv, slot: int, observation: dict[str, Any], info: dict[str, Any],
                 turn: int) -> TurnPrompt:

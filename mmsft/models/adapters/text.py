@@ -50,8 +50,14 @@ class TextAdapter(ModalityAdapter):
 
     def pack(self, items: list[Encoded]) -> ModelBatch:
         """All samples in one row without padding; ``position_ids`` restart per sample, so the attention is
-        block-diagonal (transformers detects packed sequences from the position ids)."""
+        block-diagonal (transformers detects packed sequences from the position ids). The sample boundaries also go
+        in as ``cu_seq_lens_q`` / ``cu_seq_lens_k``, which :mod:`mmsft.models.varlen_attention` uses to attend per
+        sample instead of over the whole row."""
+        from mmsft.models.varlen_attention import cumulative_lengths
+
         ids = torch.cat([e.input_ids for e in items]).unsqueeze(0)
         positions = torch.cat([torch.arange(len(e)) for e in items]).unsqueeze(0)
         loss_mask = torch.cat([e.loss_mask for e in items]).unsqueeze(0)
-        return ModelBatch({"input_ids": ids, "position_ids": positions}, loss_mask, [e.sample_id for e in items], "packed")
+        bounds = cumulative_lengths([len(e) for e in items])
+        return ModelBatch({"input_ids": ids, "position_ids": positions, "cu_seq_lens_q": bounds,
+                           "cu_seq_lens_k": bounds}, loss_mask, [e.sample_id for e in items], "packed")

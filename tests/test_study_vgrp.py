@@ -1,0 +1,35 @@
+"""``mmsft study vgrp``: verdict and report from canned per-puzzle metrics (the study itself is run by hand;
+docs/vgrp.md has its tables)."""
+
+from __future__ import annotations
+
+from tasks.vgrp.study import report, verdict
+
+
+def _m(success: float, perception: float, answer: float, trained: bool, parse: dict | None = None) -> dict:
+    return {"n": 16, "success": success, "perception_acc": perception, "answer_acc": answer,
+            "answer_acc_given_perception": None if perception == 0 else min(1.0, answer / perception),
+            "parse": parse or {"ok": 16, "no_json": 0, "total": 16, "unparsable": 0}, "violations": {},
+            "trained": trained}
+
+
+def test_verdict_direction_holds_and_fails():
+    arms = {"s-sft": {"sudoku": _m(0.5, 1.0, 0.5, True), "futoshiki": _m(0.0, 0.2, 0.0, False)},
+            "r-sft": {"sudoku": _m(0.25, 1.0, 0.25, True), "futoshiki": _m(0.0, 0.0, 0.0, False)}}
+    text = "\n".join(verdict(arms, "sudoku"))
+    assert "s-sft: trained puzzle success 0.50 (perception 1.00, answer 0.50); untrained puzzles success 0.00" in text
+    assert "The paper's direction holds here: s-sft, r-sft" in text
+    arms["r-sft"]["futoshiki"] = _m(0.25, 1.0, 0.25, False)
+    assert "Transfer seen: r-sft" in "\n".join(verdict(arms, "sudoku"))
+    none = {"s-sft": {"sudoku": _m(0.0, 0.9, 0.0, True)}}
+    assert "not tested by this run" in "\n".join(verdict(none, "sudoku"))
+
+
+def test_report_lists_parse_failures():
+    arms = {"s-sft": {"sudoku": _m(0.5, 1.0, 0.5, True, {"ok": 10, "no_json": 4, "no_grid": 2, "total": 16,
+                                                          "unparsable": 6})}}
+    results = {"arms": arms, "overlap_dropped": {"sudoku/text/solution": 1}, "verdict": ["x"],
+               "time": {"total": {"wall_s": 3.0, "cpu_s": 2.0}, "phases": {"train/s-sft": {"wall_s": 1, "cpu_s": 1}}}}
+    md = report(results)
+    assert "| s-sft | sudoku | yes | 16 | 0.500 | 1.000 | 0.500 | 0.500 | 10 | no_json 4, no_grid 2 |" in md
+    assert "dropped for overlapping training: {'sudoku/text/solution': 1}" in md and "CPU 2.0 s" in md
