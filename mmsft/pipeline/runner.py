@@ -142,8 +142,9 @@ class Pipeline:
         config = fingerprint(to_dict(cfg))
         record = self.state.stage(stage.name)
         if record is not None and Path(record["model"]).is_dir() and (stage_dir / "final").is_dir():
-            if record["config"] != config:
-                changes = "; ".join(config_changes(record["config"], config))
+            differences = config_changes(record["config"], config, defaults=fingerprint(to_dict(RunConfig())))
+            if differences:
+                changes = "; ".join(differences)
                 raise PipelineStateError(
                     f"{stage.source}: this stage was trained in {stage_dir} with a different config ({changes}); "
                     "use a new output_dir, or delete that folder and those of the later stages to retrain from there")

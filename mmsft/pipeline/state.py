@@ -44,10 +44,20 @@ def fingerprint(config_dict: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(flat, sort_keys=True, default=str))
 
 
-def config_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 8) -> list[str]:
-    """``["optim.lr: 0.01 -> 0.001", ...]`` for keys whose values differ."""
+def config_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 8,
+                   defaults: dict[str, Any] | None = None) -> list[str]:
+    """``["optim.lr: 0.01 -> 0.001", ...]`` for keys whose values differ.
+
+    With ``defaults`` (a fingerprint of the default config), a key missing from ``old`` whose new value is its
+    default is not a change: it is a config key added by a newer mmsft, and the old run trained without it, which
+    is what the default means."""
     keys = sorted(set(old) | set(new))
-    changes = [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}" for k in keys if old.get(k) != new.get(k)]
+
+    def added_at_default(key: str) -> bool:
+        return defaults is not None and key not in old and key in defaults and new.get(key) == defaults[key]
+
+    changes = [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}" for k in keys
+               if old.get(k) != new.get(k) and not added_at_default(k)]
     return changes[:limit] + ([f"... and {len(changes) - limit} more"] if len(changes) > limit else [])
 
 
