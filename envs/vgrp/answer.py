@@ -100,6 +100,8 @@ def _load(s: str) -> Any:
             return json.loads(attempt)
         except (ValueError, RecursionError):
             pass
+        if attempt[0] not in "[({\"'":  # only a bracketed or quoted literal can become a grid; parsing a bare
+            continue                     # "1,1,1,..." as a 32k-tuple costs up to seconds of CPU for nothing
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # odd escapes in model text are not our warnings
