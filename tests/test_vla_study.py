@@ -50,8 +50,9 @@ def test_table_curves_and_gifs(tmp_path):
 
 def test_quick_is_smaller_everywhere():
     quick, full = StudyConfig.quick(), StudyConfig()
-    for key in ("demos_per_task", "sft_steps", "rollout_batches", "eval_trials", "group_size"):
+    for key in ("demos_per_task", "sft_steps", "rollout_batches", "eval_trials", "curve_points"):
         assert getattr(quick, key) < getattr(full, key), key
+    assert quick.group_size <= full.group_size <= 2  # one simulator worker per episode: at most 2 on 2 cores
     assert StudyConfig.quick(seed=3).seed == 3
 
 
@@ -99,3 +100,26 @@ def test_merge_of_per_method_studies(tmp_path):
     assert sorted(p.name for p in (tmp_path / "all" / "gifs").iterdir()) == ["grpo-4_x.gif", "opd-4_x.gif"]
     with pytest.raises(FileNotFoundError, match="dagger/results.json does not exist"):
         merge_results([tmp_path / "grpo", tmp_path / "dagger"], tmp_path / "all2")
+
+
+def test_resume_refuses_other_sft_settings_and_keeps_phase_times(tmp_path):
+    from tasks.libero.study import Clock, check_study_key
+
+    cfg = StudyConfig(out=tmp_path)
+    check_study_key(cfg)  # a new folder records its key
+    check_study_key(cfg)  # the same settings resume
+    with pytest.raises(ValueError, match=r"sft_steps: 4000 there, 300 now"):
+        check_study_key(StudyConfig.quick(out=tmp_path))
+    other = tmp_path / "old"
+    (other / "sft").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no study_key.json"):
+        check_study_key(StudyConfig(out=other))
+
+    clock = Clock(tmp_path / "phases.json")
+    clock.run("sft", sum, [1, 2])
+    recorded = clock.phases["sft"]
+    resumed = Clock(tmp_path / "phases.json")
+    resumed.reuse("sft")
+    resumed.reuse("eval sft")  # never recorded: no time
+    assert resumed.phases["sft"] == {**recorded, "reused": True}
+    assert resumed.phases["eval sft"] == {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}
