@@ -123,3 +123,8 @@ def test_resume_refuses_other_sft_settings_and_keeps_phase_times(tmp_path):
     resumed.reuse("eval sft")  # never recorded: no time
     assert resumed.phases["sft"] == {**recorded, "reused": True}
     assert resumed.phases["eval sft"] == {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}
+    results = {"config": {"tasks": [0, 1]}, "start": _point(3, 2, 4), "methods": {}, "phases": resumed.phases,
+               "total": {"wall_s": recorded["wall_s"], "cpu_s": recorded["cpu_s"]}}
+    md = to_markdown(results)  # before any method has a point: the SFT row and the earlier run's time
+    assert "| SFT (start) | 0 | 0 | 3/5 | 2/5 | 4/5 |" in md and "| eval sft | reused | reused |" in md
+    assert f"| sft (earlier run) | {recorded['wall_s']} | {recorded['cpu_s']} |" in md
