@@ -116,8 +116,10 @@ def test_resume_refuses_other_sft_settings_and_keeps_phase_times(tmp_path):
         check_study_key(StudyConfig(out=other))
 
     clock = Clock(tmp_path / "phases.json")
-    clock.run("sft", sum, [1, 2])
-    recorded = clock.phases["sft"]
+    clock.run("eval grpo-3", sum, [1, 2])
+    assert set(json.loads((tmp_path / "phases.json").read_text())) == {"eval grpo-3"}  # saved when it finished
+    recorded = {"wall_s": 12.5, "cpu_s": 3.0}  # as an earlier process would have written it
+    (tmp_path / "phases.json").write_text(json.dumps({"sft": recorded}))
     resumed = Clock(tmp_path / "phases.json")
     resumed.reuse("sft")
     resumed.reuse("eval sft")  # never recorded: no time
