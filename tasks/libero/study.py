@@ -133,7 +133,8 @@ def train_sft(cfg: StudyConfig, model: Path, demos: Path) -> Path:
                        "loader_args": {"chunk": cfg.chunk, "cameras": ["agentview"], "tasks": list(cfg.tasks)},
                        "image_min_pixels": 12544, "image_max_pixels": 12544},
               "train": {"output_dir": str(cfg.out / "sft"), "max_steps": cfg.sft_steps, "micro_batch_size": 16,
-                        "logging_steps": 25, "save_steps": 0, **_quiet(cfg)},
+                        "logging_steps": 25, "save_steps": max(1, cfg.sft_steps // 8), "save_total_limit": 2,
+                        **_quiet(cfg)},  # checkpoints: an interrupted SFT resumes from the last one
               "optim": {"lr": cfg.lr_sft, "scheduler": "constant", "warmup_ratio": 0.02}}
     return Trainer(load_config_dict(recipe)).train().final_model_dir
 
