@@ -401,7 +401,8 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("success rate")
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    if results["methods"]:
+        axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
