@@ -3,7 +3,7 @@
 
 Examples::
 
-    mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, about 10 minutes on 2 idle cores
+    mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, 10-12 minutes on 2 idle cores
     mmsft study vla-opd --out runs/study_vla_opd            # default size, about an hour on 2 idle cores
     # one process per method from the same SFT model (copy demos/, sft/ and eval/sft/ into each folder: reused),
     # then one table:

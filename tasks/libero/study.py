@@ -21,8 +21,8 @@ Default size, chosen so that the SFT start succeeds on both tasks (20 demonstrat
 notes' one-task run that reached 6/10; more SFT steps because two tasks share the model — not yet measured to
 completion, see docs/libero.md): 20 demonstrations per task, 4,000 SFT steps, 6 rollout batches of 2 episodes per
 method (one simulator worker per episode: 2 workers in all), 10 episodes per evaluation set — about an hour of 2
-idle cores; ``--quick`` is a pipeline check (about 10 minutes there; its SFT is far too short to succeed). On a shared machine, the wall
-clock is longer: CPU seconds are reported beside it.
+idle cores; ``--quick`` is a pipeline check (about 1,100 CPU-seconds, 10-12 minutes there; its SFT is far too
+short to succeed). On a shared machine, the wall clock is longer: CPU seconds are reported beside it.
 """
 
 from __future__ import annotations
