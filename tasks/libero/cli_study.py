@@ -5,8 +5,9 @@ Examples::
 
     mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, 10-12 minutes on 2 idle cores
     mmsft study vla-opd --out runs/study_vla_opd            # default size, about an hour on 2 idle cores
-    # one process per method from the same SFT model (copy demos/, sft/ and eval/sft/ into each folder: reused),
-    # then one table:
+    mmsft study vla-opd --out runs/study_vla_opd --stop-after sft   # demonstrations + SFT only; rerun to go on
+    # one process per method from the same SFT model (copy demos/, sft/, eval/sft/ and study_key.json into each
+    # folder: reused), then one table:
     mmsft study vla-opd --out runs/s_grpo --methods grpo & mmsft study vla-opd --out runs/s_opd --methods opd
     mmsft study vla-opd --merge runs/s_grpo,runs/s_opd --out runs/study_vla_opd
 
