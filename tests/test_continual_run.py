@@ -149,6 +149,8 @@ def test_parallel_jobs_give_the_same_results(assets, straight, tmp_path):
     for a, b in zip(straight.results["runs"], parallel.results["runs"]):
         assert (a["method"], a["A"], a["general"], a["cells"]) == (b["method"], b["A"], b["general"], b["cells"])
     assert (out / "runs" / "grpo" / "seed0" / "worker.log").is_file()
+    time = parallel.results["time"]
+    assert time["worker_cpu_s_this_call"] > 0 and time["cpu_s_this_call"] >= time["worker_cpu_s_this_call"]
     assert run_experiment(experiment(assets, out), quiet=True, jobs=2).trained == []  # resumed: nothing to train
     with pytest.raises(ConfigError, match="jobs=0"):
         run_experiment(experiment(assets, out), quiet=True, jobs=0)

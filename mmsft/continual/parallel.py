@@ -34,9 +34,13 @@ def launch_order(runs: list[Any]) -> list[Any]:
     return sorted(runs, key=lambda r: (_COST_ORDER.get(r.method.method, 2), r.seed))
 
 
-def _worker(source: Any, overrides: list[str] | None, start_model: str, method: str, seed: int) -> list[str]:
+def _worker(source: Any, overrides: list[str] | None, start_model: str, method: str,
+            seed: int) -> tuple[list[str], float]:
     """Run one (method, seed) pipeline in this process (its console output goes to ``worker.log`` in its folder);
-    returns the stages it trained."""
+    returns the stages it trained and the process CPU seconds it used (training, evaluations, filters)."""
+    import time
+
+    cpu0 = time.process_time()
     from mmsft.continual.runner import ContinualPipeline, plan_runs
     from mmsft.continual.spec import load_experiment
 
@@ -57,15 +61,17 @@ def _worker(source: Any, overrides: list[str] | None, start_model: str, method: 
         traceback.print_exc()
         sys.stderr.flush()
         raise
-    return list(result.trained)
+    return list(result.trained), time.process_time() - cpu0
 
 
 def train_in_parallel(source: Any, overrides: list[str] | None, runs: list[Any], start_model: str, jobs: int,
-                      console: Any) -> dict[tuple[str, int], list[str]]:
-    """Train every planned run in up to ``jobs`` worker processes and return ``{(method, seed): stages trained}``;
-    a failed run raises one line (after all workers end) naming the run, the error and its ``worker.log``."""
+                      console: Any) -> tuple[dict[tuple[str, int], list[str]], float]:
+    """Train every planned run in up to ``jobs`` worker processes; return ``{(method, seed): stages trained}`` and
+    the workers' total CPU seconds. A failed run raises one line (after all workers end) naming the run, the error
+    and its ``worker.log``."""
     failures: list[str] = []
     trained: dict[tuple[str, int], list[str]] = {}
+    cpu = 0.0
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
         futures = {}
@@ -78,14 +84,15 @@ def train_in_parallel(source: Any, overrides: list[str] | None, runs: list[Any],
             planned = futures[future]
             where = Path(planned.pipeline.output_dir) / WORKER_LOG
             try:
-                trained[(planned.method.name, planned.seed)] = future.result()
+                trained[(planned.method.name, planned.seed)], worker_cpu = future.result()
+                cpu += worker_cpu
                 console.print(f"  finished {planned.method.name} · seed {planned.seed}")
             except Exception as exc:  # noqa: BLE001 - reported per run below
                 failures.append(f"{planned.method.name} seed {planned.seed}: {type(exc).__name__}: {exc} "
                                 f"(full log: {where})")
     if failures:
         raise RuntimeError("continual runs failed in worker processes: " + "; ".join(failures))
-    return trained
+    return trained, cpu
 
 
 def check_jobs(jobs: int) -> int:

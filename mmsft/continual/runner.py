@@ -284,9 +284,11 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
     start = evaluate_start(spec, models, quiet)
     results = _results_skeleton(spec, start)
     trained: list[str] = []
+    worker_cpu = 0.0
     if check_jobs(jobs) > 1 and len(runs) > 1:
         console.print(f"[bold]training {len(runs)} runs in {min(jobs, len(runs))} worker processes[/bold]")
-        trained_by_workers = train_in_parallel(source, overrides, runs, start_model, min(jobs, len(runs)), console)
+        trained_by_workers, worker_cpu = train_in_parallel(source, overrides, runs, start_model,
+                                                           min(jobs, len(runs)), console)
     for planned in runs:
         console.print(f"[bold]method {planned.method.name} · seed {planned.seed}[/bold] "
                       f"({len(planned.plan.stages)} stage{'s' * (len(planned.plan.stages) > 1)})")
@@ -299,7 +301,8 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
                         for s in trained_by_workers[(planned.method.name, planned.seed)]]
         results["runs"].append(collect_run(spec, planned, result.matrix, start[START]))
         _atomic_json(out / RESULTS_FILE, results)
-    results["time"] = {"cpu_s_this_call": time.process_time() - cpu0, "wall_s_this_call": time.perf_counter() - wall0}
+    results["time"] = {"cpu_s_this_call": time.process_time() - cpu0 + worker_cpu,
+                       "worker_cpu_s_this_call": worker_cpu, "wall_s_this_call": time.perf_counter() - wall0}
     _atomic_json(out / RESULTS_FILE, results)
     render(out)
     console.print(f"[bold]continual[/bold] {out}: results.json, results.md, heatmaps.png, curves.png")

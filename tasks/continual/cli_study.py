@@ -57,10 +57,12 @@ def run(args: argparse.Namespace) -> int:
     (out / "experiment.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     result = run_experiment(doc, jobs=args.jobs)
     summary = result.results["summary"]
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0 + result.results["time"].get("worker_cpu_s_this_call", 0.0)
+    wall = time.perf_counter() - wall0
     text = "\n\n".join([
         f"# Continual post-training study ({'quick' if args.quick else 'default'} scale)",
-        f"Seeds {seeds}; methods {methods}; this call: {cpu:.0f} s CPU time of this process, {wall:.0f} s wall "
+        f"Seeds {seeds}; methods {methods}; this call: {cpu:.0f} s CPU time (this process and its {args.jobs} "
+        f"training workers), {wall:.0f} s wall "
         "(a resumed call counts only its own work; per-stage CPU times are in results.json).",
         forgetting_statement(summary), rif_statement(summary),
         rl_reward_table(result.output_dir, [m for m in methods if m in ("rft", "rif_rft")],
