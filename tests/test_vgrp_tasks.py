@@ -166,3 +166,38 @@ def test_probe_datasets_and_scoring(tmp_path, probe):
     assert report["probes"][f"{probe}/light_up"] == {"n": 4, "accuracy": 0.75}
     with pytest.raises(ValueError, match="probe"):
         build_probe_dataset("light_up", tmp_path, 1, 0, probe="causality")
+
+
+@pytest.mark.parametrize("name", api.PUZZLES)
+def test_rows_grid_style_reads_back_and_verifies(name):
+    """``grid_style="rows"`` (one string per row) parses back to the same grids for every puzzle at each of its VGRP sizes,
+    the solution passes the strict verifier, and it is shorter than VGRP's 2-D lists."""
+    from envs.vgrp import verify
+    from tasks.vgrp.prompts import build_target
+
+    p = get_puzzle(name)
+    for difficulty in sorted(p.sizes):
+        inst = p.generate(seed=2, difficulty=difficulty)
+        rows = build_target(inst, inst.solution, "think text", grid_style="rows")
+        lists = build_target(inst, inst.solution, "think text")
+        for text in (rows, lists):
+            parsed = parse_response(text)
+            assert parsed.status == "ok" and parsed.perception == inst.board and parsed.answer == inst.solution
+            assert parsed.think == "think text"
+        assert verify(p, parse_response(rows).answer, inst).success
+        assert len(rows) < len(lists)
+        prompt = build_prompt(p, inst, "solution", with_image=False, grid_style="rows")
+        assert '"perception": ["<row 0>", ...]' in prompt and "one string" in prompt
+
+
+def test_grid_rows_falls_back_to_spaces_and_bad_style():
+    from tasks.vgrp.prompts import build_target, grid_rows
+
+    assert grid_rows([["*", "3"], ["1", "2"]]) == ["*3", "12"]
+    # "101" would read back as three cells, "1e" mixes a digit and a letter: both keep their spaces
+    assert grid_rows([["10", "1"], ["*", "e"], ["1", "e"]]) == ["10 1", "*e", "1 e"]
+    inst = get_puzzle("sudoku").generate(seed=0, difficulty="easy")
+    with pytest.raises(ValueError, match="grid_style"):
+        build_target(inst, inst.solution, grid_style="csv")
+    with pytest.raises(ValueError, match="grid_style"):
+        api.build_dataset("sudoku", "/nonexistent-never-created", 1, 0, grid_style="csv")
