@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.puzzles.study_common import (Clock, grpo_env_config, markdown_table, plot_panels, read_metrics, series,
-                                       sft_config)
+from tasks.puzzles.study_common import (Clock, default_workers, grpo_env_config, markdown_table, plot_panels,
+                                       read_metrics, series, sft_config, train_all)
 
 PLUGINS = ("tasks.vgrp.env_task", "tasks.puzzles.evaluators")
 TEST_SEED_OFFSET = 1_000_003
@@ -60,6 +60,7 @@ class VGRPSettings:
     micro_batch: int = 16
     lr: float = 1e-3
     grid_style: str = "rows"
+    workers: int = field(default_factory=default_workers)
     keep_transcripts: int = 3
 
     @classmethod
@@ -183,13 +184,18 @@ def run_study(s: VGRPSettings, log: Any = print) -> dict[str, Any]:
     max_length = {fmt: b[1] + 96 for fmt, b in budget.items()}
     log(f"token budgets (max_new_tokens, max_length): { {f: (new_tokens[f], max_length[f]) for f in budget} }")
 
-    models: dict[str, Path] = {}
-    for arm in ("s-sft", "r-sft"):
+    jobs: dict[str, dict[str, Any]] = {}
+    for arm in ("r-sft", "s-sft"):  # longest first: the SFT runs train side by side (``workers``)
         fmt = "reasoning" if arm == "r-sft" else "solution"
-        cfg = sft_config(text_base, train[arm], out / "runs" / arm, s.sft_steps, s.micro_batch, max_length[fmt],
-                         lr=s.lr, seed=s.seed)
-        models[arm] = clock.run(f"train/{arm}", lambda: api.train(cfg)).final_model_dir
-        log(f"SFT {arm}: {s.sft_steps} steps")
+        jobs[arm] = sft_config(text_base, train[arm], out / "runs" / arm, s.sft_steps, s.micro_batch,
+                               max_length[fmt], lr=s.lr, seed=s.seed)
+    if s.image:
+        vl_base = clock.run("base", lambda: build_tiny("qwen2-vl", out / "base-vl", seed=s.seed))
+        jobs["s-sft-image"] = sft_config(vl_base, train["s-sft-image"], out / "runs" / "s-sft-image", s.sft_steps,
+                                         s.micro_batch, max_length["solution"], lr=s.lr, seed=s.seed)
+    trained = train_all(jobs, clock, s.workers, log)
+    models: dict[str, Path] = {a: trained[a] for a in ("s-sft", "r-sft")}
+    log(f"SFT {', '.join(jobs)}: {s.sft_steps} steps each")
     env = {"mode": "single_turn", "max_turns": 1, "max_new_tokens_per_turn": new_tokens["solution"],
            "episode_reward": "return",
            "task_args": {"size": s.size, "reward": "dense", "format": "solution", "grid_style": s.grid_style}}
@@ -200,11 +206,7 @@ def run_study(s: VGRPSettings, log: Any = print) -> dict[str, Any]:
         models[arm] = clock.run(f"train/{arm}", lambda: api.train(cfg)).final_model_dir
         log(f"GRPO {arm}: {s.rl_steps} steps")
     if s.image:
-        vl_base = clock.run("base", lambda: build_tiny("qwen2-vl", out / "base-vl", seed=s.seed))
-        cfg = sft_config(vl_base, train["s-sft-image"], out / "runs" / "s-sft-image", s.sft_steps, s.micro_batch,
-                         max_length["solution"], lr=s.lr, seed=s.seed)
-        models["s-sft-image"] = clock.run("train/s-sft-image", lambda: api.train(cfg)).final_model_dir
-        log(f"SFT s-sft-image: {s.sft_steps} steps")
+        models["s-sft-image"] = trained["s-sft-image"]
 
     arms: dict[str, dict[str, Any]] = {}
     for arm, model in models.items():
