@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from envs.vgrp import get_puzzle
+from envs.vgrp import get_puzzle, render_text
 from tasks.vgrp import api
 from tasks.vgrp.parser import ParseStats, parse_response, perception_correct
 from tasks.vgrp.prompts import build_prompt
@@ -179,13 +179,17 @@ def test_rows_grid_style_reads_back_and_verifies(name):
     for difficulty in sorted(p.sizes):
         inst = p.generate(seed=2, difficulty=difficulty)
         rows = build_target(inst, inst.solution, "think text", grid_style="rows")
+        spaced = build_target(inst, inst.solution, "think text", grid_style="spaced")
         lists = build_target(inst, inst.solution, "think text")
-        for text in (rows, lists):
+        for text in (rows, spaced, lists):
             parsed = parse_response(text)
             assert parsed.status == "ok" and parsed.perception == inst.board and parsed.answer == inst.solution
             assert parsed.think == "think text"
         assert verify(p, parse_response(rows).answer, inst).success
-        assert len(rows) < len(lists)
+        assert len(rows) <= len(spaced) < len(lists)
+        if name in ("sudoku", "futoshiki", "binairo", "kakurasu") and inst.size < 10:  # spaced rows copy the board
+            board = render_text(p, inst).splitlines()
+            assert all(line in board for line in json.loads(spaced)["perception"])
         prompt = build_prompt(p, inst, "solution", with_image=False, grid_style="rows")
         assert '"perception": ["<row 0>", ...]' in prompt and "one string" in prompt
 
@@ -196,6 +200,7 @@ def test_grid_rows_falls_back_to_spaces_and_bad_style():
     assert grid_rows([["*", "3"], ["1", "2"]]) == ["*3", "12"]
     # "101" would read back as three cells, "1e" mixes a digit and a letter: both keep their spaces
     assert grid_rows([["10", "1"], ["*", "e"], ["1", "e"]]) == ["10 1", "*e", "1 e"]
+    assert grid_rows([["*", "3"], ["1", "2"]], spaced=True) == ["* 3", "1 2"]
     inst = get_puzzle("sudoku").generate(seed=0, difficulty="easy")
     with pytest.raises(ValueError, match="grid_style"):
         build_target(inst, inst.solution, grid_style="csv")

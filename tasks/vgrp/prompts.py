@@ -6,10 +6,12 @@ request to read the current game state with ``*`` for empty cells, and the JSON 
 without one the text rendering of the board and its clues is included (VGRP's text mode).
 
 Grids are written in one of :data:`GRID_STYLES`: ``lists`` (VGRP's literal 2-D list of strings, about 12 tokens per
-4x4 row with the tiny BPE tokenizer) or ``rows`` (each row one string, ``"*3*2"``, or ``"* 3 * 2"`` when a row
-of single characters would not read back; about 6 tokens per 4x4 row). Both are read by VGRP-compatible parsing
-(:func:`envs.vgrp.answer.to_grid` accepts rows written as strings); ``rows`` halves the answer's length, which is
-what lets the tiny study models learn the format in a few hundred steps (docs/vgrp.md, *Study*).
+4x4 row with the tiny BPE tokenizer), ``rows`` (each row one string, ``"*3*2"``, or ``"* 3 * 2"`` when a row of
+single characters would not read back; about 6 tokens per 4x4 row) or ``spaced`` (each row one string with the
+cells separated by spaces, ``"* 3 * 2"``: the text board's own lines, so perception is a plain copy; about 8
+tokens per 4x4 row). All are read by VGRP-compatible parsing (:func:`envs.vgrp.answer.to_grid` accepts rows
+written as strings); the row styles halve the answer's length, which is what lets the tiny study models learn the
+format in a few hundred steps (docs/vgrp.md, *Study*).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from envs.vgrp.core import Grid, Instance, Puzzle
 from envs.vgrp.render import render_text
 
 FORMATS = ("solution", "reasoning")
-GRID_STYLES = ("lists", "rows")
+GRID_STYLES = ("lists", "rows", "spaced")
 
 
 def _check_style(grid_style: str) -> None:
@@ -29,13 +31,14 @@ def _check_style(grid_style: str) -> None:
         raise ValueError(f"grid_style={grid_style!r}: expected one of {GRID_STYLES}")
 
 
-def grid_rows(grid: Grid) -> list[str]:
-    """``grid`` as one string per row: cells joined without spaces when that reads back to the same row
-    (:func:`~envs.vgrp.answer.to_grid`), else joined with single spaces (multi-character cells such as ``10``)."""
+def grid_rows(grid: Grid, spaced: bool = False) -> list[str]:
+    """``grid`` as one string per row: cells joined with single spaces when ``spaced``, else without spaces when
+    that reads back to the same row (:func:`~envs.vgrp.answer.to_grid`) and with spaces otherwise (multi-character
+    cells such as ``10``)."""
     out = []
     for row in grid:
         tight = "".join(row)
-        out.append(tight if to_grid([tight]) == [list(row)] else " ".join(row))
+        out.append(tight if not spaced and to_grid([tight]) == [list(row)] else " ".join(row))
     return out
 
 
@@ -62,8 +65,9 @@ def build_prompt(puzzle: Puzzle, inst: Instance, fmt: str = "solution", with_ima
         "symbols shown on the board for filled ones. Then give the solved board (answer) as a 2-D list using: "
         f"{puzzle.legend}.")
     grid = "[[...]]" if grid_style == "lists" else '["<row 0>", ...]'
-    if grid_style == "rows":
-        lines.append("Write each row as one string of its cells, e.g. \"*1*2\".")
+    if grid_style != "lists":
+        example = "* 1 * 2" if grid_style == "spaced" else "*1*2"
+        lines.append(f"Write each row as one string of its cells, e.g. \"{example}\".")
     think = ('"think": "<step-by-step reasoning, including dead ends and backtracking>", '
              if fmt == "reasoning" else "")
     lines.append(f'Reply with JSON only: {{"perception": {grid}, {think}"answer": {grid}}}')
@@ -74,7 +78,7 @@ def build_target(inst: Instance, answer: Grid, think: str | None = None, grid_st
     """The assistant target: perception (the initial board) [+ think] + answer, as compact JSON with grids in
     ``grid_style``."""
     _check_style(grid_style)
-    layout = (lambda g: g) if grid_style == "lists" else grid_rows
+    layout = (lambda g: g) if grid_style == "lists" else (lambda g: grid_rows(g, grid_style == "spaced"))
     obj: dict[str, object] = {"perception": layout(inst.board)}
     if think is not None:
         obj["think"] = think
