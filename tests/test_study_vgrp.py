@@ -32,7 +32,7 @@ def test_report_lists_parse_failures():
     results = {"arms": arms, "overlap_dropped": {"sudoku/text/solution": 1}, "verdict": ["x"],
                "time": {"total": {"wall_s": 3.0, "cpu_s": 2.0}, "phases": {"train/s-sft": {"wall_s": 1, "cpu_s": 1}}}}
     md = report(results)
-    assert "| s-sft | sudoku | yes | 16 | 0.500 | 1.000 | 0.500 | 0.500 | 10 | no_json 4, no_grid 2 | row_unique 5, col_unique 3, givens 3 |" in md
+    assert "| s-sft | sudoku | yes | 16 | 0.500 | 1.000 | 0.500 | 0.500 | - | - | 10 | no_json 4, no_grid 2 | row_unique 5, col_unique 3, givens 3 |" in md
     assert "dropped for overlapping training: {'sudoku/text/solution': 1}" in md and "CPU 2.0 s" in md
 
 

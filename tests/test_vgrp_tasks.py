@@ -206,3 +206,34 @@ def test_grid_rows_falls_back_to_spaces_and_bad_style():
         build_target(inst, inst.solution, grid_style="csv")
     with pytest.raises(ValueError, match="grid_style"):
         api.build_dataset("sudoku", "/nonexistent-never-created", 1, 0, grid_style="csv")
+
+
+def test_partial_credit_metrics(tmp_path):
+    """perception_cells and answer_keeps_givens: exact arithmetic on a hand-made 4x4 sudoku item."""
+    from tasks.vgrp.evaluate import keeps_givens, perception_cells
+
+    p = get_puzzle("sudoku")
+    inst = p.generate(size=4, seed=0)
+    board = [row[:] for row in inst.board]
+    assert perception_cells(p, board, inst) == 1.0 and perception_cells(p, None, inst) == 0.0
+    wrong = [row[:] for row in board]
+    wrong[0][0] = "9" if wrong[0][0] != "9" else "8"
+    assert perception_cells(p, wrong, inst) == 15 / 16
+    assert perception_cells(p, board[:2], inst) == 8 / 16  # two rows missing: 8 cells wrong
+    assert keeps_givens(inst.solution, inst) and not keeps_givens(inst.solution[:3], inst)
+    r, c = next((r, c) for r, row in enumerate(board) for c, x in enumerate(row) if x != "*")
+    broken = [row[:] for row in inst.solution]
+    broken[r][c] = "1" if broken[r][c] != "1" else "2"
+    assert not keeps_givens(broken, inst)
+    api.build_dataset("sudoku", tmp_path, num=2, seed=0, size=4, with_image=False)
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    preds = tmp_path / "p.jsonl"
+    first = rows[0]["answer"]
+    half = [row if k < 2 else ["*"] * 4 for k, row in enumerate(first["board"])]  # rows 2-3 read as empty
+    cells = sum(x == "*" for row in first["board"][2:] for x in row)
+    preds.write_text(json.dumps({"id": rows[0]["id"], "prediction": json.dumps({"perception": half,
+                                                                               "answer": first["solution"]})}) + "\n" +
+                     json.dumps({"id": rows[1]["id"], "prediction": "no"}) + "\n")
+    o = api.evaluate_predictions(preds, tmp_path / "data.jsonl")["overall"]
+    assert o["perception_cells"] == round((8 + cells) / 16 / 2, 4)
+    assert o["answer_keeps_givens"] == 0.5 and o["answer_acc"] == 0.5

@@ -52,20 +52,20 @@ class VGRPSettings:
     untrained: tuple[str, ...] = ("futoshiki", "binairo", "kakurasu")
     size: int = 4
     rows: int = 1500
-    sft_steps: int = 300
+    sft_steps: int = 1000
     rl_steps: int = 12
     eval_n: int = 64
     image: bool = True
     image_px: int = 224
     micro_batch: int = 16
-    lr: float = 1e-3
+    lr: float = 3e-3
     grid_style: str = "rows"
     workers: int = field(default_factory=default_workers)
     keep_transcripts: int = 3
 
     @classmethod
     def quick(cls, out: Path) -> "VGRPSettings":
-        return cls(out=out, rows=400, sft_steps=240, rl_steps=3, eval_n=16, untrained=("futoshiki", "binairo"))
+        return cls(out=out, rows=400, sft_steps=400, rl_steps=3, eval_n=16, untrained=("futoshiki", "binairo"))
 
     def describe(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
@@ -122,6 +122,7 @@ def _evaluate(model: Path, data: Path, out_dir: Path, max_new_tokens: int) -> di
     overall = report["overall"]
     return {"n": overall["n"], "success": overall["success"], "perception_acc": overall["perception_acc"],
             "answer_acc": overall["answer_acc"], "answer_acc_given_perception": overall["answer_acc_given_perception"],
+            "perception_cells": overall.get("perception_cells"), "answer_keeps_givens": overall.get("answer_keeps_givens"),
             "parse": report["parse"], "violations": report["violations"]}
 
 
@@ -268,6 +269,10 @@ def verdict(arms: dict[str, dict[str, Any]], trained: str) -> list[str]:
     return lines
 
 
+def _or_dash(x: Any) -> Any:
+    return "-" if x is None else x
+
+
 def _top(violations: dict[str, int], k: int = 3) -> str:
     """The ``k`` most frequent rule violations of parsed answers as ``id n`` (ties by name), or ``-``."""
     top = sorted(((n, c) for n, c in violations.items() if n != "unparsed"), key=lambda kv: (-kv[1], kv[0]))[:k]
@@ -275,8 +280,8 @@ def _top(violations: dict[str, int], k: int = 3) -> str:
 
 
 def report(results: dict[str, Any]) -> str:
-    header = ["arm", "puzzle", "trained", "n", "success", "perception", "answer", "answer given perception", "parse ok",
-              "parse failures", "most broken rules (answers)"]
+    header = ["arm", "puzzle", "trained", "n", "success", "perception", "answer", "answer given perception",
+              "perception cells", "answer keeps givens", "parse ok", "parse failures", "most broken rules (answers)"]
     rows = []
     for arm, by_puzzle in results["arms"].items():
         for puzzle, m in by_puzzle.items():
@@ -285,7 +290,8 @@ def report(results: dict[str, Any]) -> str:
             fails = {k: v for k, v in counts.items() if k not in ("ok", "total", "unparsable") and v}
             rows.append([arm, puzzle, "yes" if m["trained"] else "no", m["n"], m["success"], m["perception_acc"],
                          m["answer_acc"], "-" if m["answer_acc_given_perception"] is None else
-                         m["answer_acc_given_perception"], ok,
+                         m["answer_acc_given_perception"], _or_dash(m.get("perception_cells")),
+                         _or_dash(m.get("answer_keeps_givens")), ok,
                          ", ".join(f"{k} {v}" for k, v in fails.items()) or "0", _top(m.get("violations") or {})])
     t = results["time"]
     trains = {k: v for k, v in t["phases"].items() if k.startswith("train/")}
