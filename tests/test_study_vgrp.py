@@ -28,12 +28,27 @@ def test_verdict_direction_holds_and_fails():
 def test_report_lists_parse_failures():
     arms = {"s-sft": {"sudoku": _m(0.5, 1.0, 0.5, True, {"ok": 10, "no_json": 4, "no_grid": 2, "total": 16,
                                                           "unparsable": 6})}}
-    arms["s-sft"]["sudoku"]["violations"] = {"givens": 3, "row_unique": 5, "col_unique": 3, "complete": 1, "unparsed": 6}
+    arms["s-sft"]["sudoku"]["violations"] = {"givens": 3, "row_unique": 5, "col_unique": 3, "complete": 1,
+                                             "unparsed": 6}
     results = {"arms": arms, "overlap_dropped": {"sudoku/text/solution": 1}, "verdict": ["x"],
                "time": {"total": {"wall_s": 3.0, "cpu_s": 2.0}, "phases": {"train/s-sft": {"wall_s": 1, "cpu_s": 1}}}}
     md = report(results)
-    assert "| s-sft | sudoku | yes | 16 | 0.500 | 1.000 | 0.500 | 0.500 | - | - | 10 | no_json 4, no_grid 2 | row_unique 5, col_unique 3, givens 3 |" in md
+    assert ("| s-sft | sudoku | yes | 16 | 0.500 | 1.000 | 0.500 | 0.500 | - | - | 10 | no_json 4, no_grid 2 | "
+            "row_unique 5, col_unique 3, givens 3 |") in md
     assert "dropped for overlapping training: {'sudoku/text/solution': 1}" in md and "CPU 2.0 s" in md
+    arms["s-sft"]["sudoku"].update(perception_cells=0.769, perception_cells_if_all_empty=0.6125,
+                                   answer_keeps_givens=0.0625)
+    assert "| 0.500 | 0.769 (0.613) | 0.062 | 10 |" in report(results)
+    text = "\n".join(verdict(arms, "sudoku"))
+    assert ("s-sft partial credit: trained puzzle parse ok 0.62, perception cells 0.77 (all-empty reading 0.61), "
+            "answers keeping the givens 0.06; untrained puzzles parse ok nan.") in text
+
+
+def test_empty_share():
+    from tasks.vgrp.study import empty_share
+
+    assert empty_share([[["*", "1"], ["*", "*"]], [["2", "1"], ["*", "2"]]]) == round((3 / 4 + 1 / 4) / 2, 4)
+    assert empty_share([]) is None
 
 
 def test_study_targets_fit_the_generation_budget(tmp_path, tiny_models):

@@ -170,7 +170,7 @@ def test_probe_datasets_and_scoring(tmp_path, probe):
 
 @pytest.mark.parametrize("name", api.PUZZLES)
 def test_rows_grid_style_reads_back_and_verifies(name):
-    """``grid_style="rows"`` (one string per row) parses back to the same grids for every puzzle at each of its VGRP sizes,
+    """``grid_style="rows"`` (one string per row) parses back to the same grids for every puzzle at each of its sizes,
     the solution passes the strict verifier, and it is shorter than VGRP's 2-D lists."""
     from envs.vgrp import verify
     from tasks.vgrp.prompts import build_target

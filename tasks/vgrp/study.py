@@ -120,10 +120,21 @@ def _evaluate(model: Path, data: Path, out_dir: Path, max_new_tokens: int) -> di
                  batch_size=16)
     report = json.loads((out_dir / "report.json").read_text())
     overall = report["overall"]
+    boards = [json.loads(x)["answer"]["board"] for x in Path(data).read_text().splitlines() if x.strip()]
     return {"n": overall["n"], "success": overall["success"], "perception_acc": overall["perception_acc"],
             "answer_acc": overall["answer_acc"], "answer_acc_given_perception": overall["answer_acc_given_perception"],
-            "perception_cells": overall.get("perception_cells"), "answer_keeps_givens": overall.get("answer_keeps_givens"),
+            "perception_cells": overall.get("perception_cells"),
+            "answer_keeps_givens": overall.get("answer_keeps_givens"),
+            "perception_cells_if_all_empty": empty_share(boards),
             "parse": report["parse"], "violations": report["violations"]}
+
+
+def empty_share(boards: list[list[list[str]]]) -> float | None:
+    """Mean share of empty (``*``) cells: the ``perception_cells`` score of a model that reads every cell as empty."""
+    if not boards:
+        return None
+    return round(sum(sum(x == "*" for row in b for x in row) / sum(len(row) for row in b) for b in boards)
+                 / len(boards), 4)
 
 
 def _transcripts(eval_dir: Path, data: Path, target: Path, keep: int) -> None:
@@ -254,6 +265,18 @@ def verdict(arms: dict[str, dict[str, Any]], trained: str) -> list[str]:
         lines.append(f"{arm}: trained puzzle success {own['success']:.2f} (perception {own['perception_acc']:.2f}, "
                      f"answer {own['answer_acc']:.2f}); untrained puzzles success {other_success:.2f} "
                      f"(perception {other_perc:.2f}).")
+    for arm, by_puzzle in arms.items():
+        own = by_puzzle.get(trained)
+        if own is None or own.get("perception_cells") is None:
+            continue
+        others = [m for p, m in by_puzzle.items() if p != trained]
+        ok = [m["parse"].get("ok", 0) / max(m["n"], 1) for m in others]
+        own_ok = own["parse"].get("ok", 0) / max(own["n"], 1)
+        lines.append(f"{arm} partial credit: trained puzzle parse ok {own_ok:.2f}, "
+                     f"perception cells {own['perception_cells']:.2f} (all-empty reading "
+                     f"{own.get('perception_cells_if_all_empty') or 0:.2f}), answers keeping the givens "
+                     f"{own.get('answer_keeps_givens') or 0:.2f}; untrained puzzles parse ok "
+                     f"{(sum(ok) / len(ok)) if ok else float('nan'):.2f}.")
     sft = [a for a in ("s-sft", "r-sft") if a in arms and trained in arms[a]]
     helped = [a for a in sft if arms[a][trained]["success"] > 0.05]
     transfer = [a for a in sft if any(m["success"] > 0.05 for p, m in arms[a].items() if p != trained)]
@@ -269,6 +292,14 @@ def verdict(arms: dict[str, dict[str, Any]], trained: str) -> list[str]:
     return lines
 
 
+def _cells(m: dict[str, Any]) -> str:
+    """``perception cells (score of reading every cell as empty)``."""
+    cells, base = m.get("perception_cells"), m.get("perception_cells_if_all_empty")
+    if cells is None:
+        return "-"
+    return f"{cells:.3f}" + ("" if base is None else f" ({base:.3f})")
+
+
 def _or_dash(x: Any) -> Any:
     return "-" if x is None else x
 
@@ -281,7 +312,8 @@ def _top(violations: dict[str, int], k: int = 3) -> str:
 
 def report(results: dict[str, Any]) -> str:
     header = ["arm", "puzzle", "trained", "n", "success", "perception", "answer", "answer given perception",
-              "perception cells", "answer keeps givens", "parse ok", "parse failures", "most broken rules (answers)"]
+              "perception cells (all-empty reading)", "answer keeps givens", "parse ok", "parse failures",
+              "most broken rules (answers)"]
     rows = []
     for arm, by_puzzle in results["arms"].items():
         for puzzle, m in by_puzzle.items():
@@ -290,7 +322,7 @@ def report(results: dict[str, Any]) -> str:
             fails = {k: v for k, v in counts.items() if k not in ("ok", "total", "unparsable") and v}
             rows.append([arm, puzzle, "yes" if m["trained"] else "no", m["n"], m["success"], m["perception_acc"],
                          m["answer_acc"], "-" if m["answer_acc_given_perception"] is None else
-                         m["answer_acc_given_perception"], _or_dash(m.get("perception_cells")),
+                         m["answer_acc_given_perception"], _cells(m),
                          _or_dash(m.get("answer_keeps_givens")), ok,
                          ", ".join(f"{k} {v}" for k, v in fails.items()) or "0", _top(m.get("violations") or {})])
     t = results["time"]
