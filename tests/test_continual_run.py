@@ -140,6 +140,20 @@ def test_killed_after_the_first_stage_resumes_with_the_same_results(assets, stra
     assert again.trained == [] and [r["A"] for r in again.results["runs"]] == [r["A"] for r in resumed.results["runs"]]
 
 
+def test_parallel_jobs_give_the_same_results(assets, straight, tmp_path):
+    """jobs=2 trains the two (method, seed) runs in two spawned worker processes; the matrices, probes and cells
+    equal the sequential run's, every stage is reported as trained, and each worker's output is in its run folder."""
+    out = tmp_path / "run"
+    parallel = run_experiment(experiment(assets, out), quiet=True, jobs=2)
+    assert sorted(parallel.trained) == sorted(straight.trained)
+    for a, b in zip(straight.results["runs"], parallel.results["runs"]):
+        assert (a["method"], a["A"], a["general"], a["cells"]) == (b["method"], b["A"], b["general"], b["cells"])
+    assert (out / "runs" / "grpo" / "seed0" / "worker.log").is_file()
+    assert run_experiment(experiment(assets, out), quiet=True, jobs=2).trained == []  # resumed: nothing to train
+    with pytest.raises(ConfigError, match="jobs=0"):
+        run_experiment(experiment(assets, out), quiet=True, jobs=0)
+
+
 def test_report_rerenders_from_results(straight, capsys):
     out = straight.output_dir
     markdown = (out / "results.md").read_text()

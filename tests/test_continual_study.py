@@ -174,3 +174,43 @@ def test_environment_task_end_to_end(tmp_path, monkeypatch):
     assert runs["rft"]["log"]["sok"]["train"]["rollouts"] == 1 * 2 * 2
     assert "environment task 'sokoban'" in runs["rif_rft"]["log"]["sok"]["selection"]["not_applied"]
     assert runs["rft"]["A"][1][0] is not None and result.results["summary"]["rft"]["bwt"]["mean"] is None
+
+
+def test_held_out_scene_pools_match_the_built_images(tmp_path):
+    """The scene streams the disjointness check uses are the ones the builders render."""
+    import numpy as np
+    from PIL import Image
+
+    from mmsft.data.shapes import render
+    from tasks.continual.worlds import build_classify, build_general, classify_test_scenes, general_scenes
+
+    general = build_general(tmp_path / "general", 5, 3)
+    for index, scene in enumerate(general_scenes(5, 3)):
+        built = np.asarray(Image.open(general.parent / "images" / f"general-{index:05d}.png").convert("RGB"))
+        assert np.array_equal(built, np.asarray(render(scene).convert("RGB")))
+    build_classify(tmp_path / "classify", 24, 24, 3)
+    pool = {np.asarray(render(s).convert("RGB")).tobytes() for s in classify_test_scenes(24, 3)}
+    for index in range(24):
+        image = Image.open(tmp_path / "classify" / "images" / f"test-{index:05d}.png").convert("RGB")
+        assert np.asarray(image).tobytes() in pool
+
+
+def test_base_disjointness_check_can_fail(tmp_path, monkeypatch):
+    import json as _json
+
+    from tasks.continual import study
+    from tasks.continual.worlds import classify_test_scenes
+    from tasks.image_classification.base_model import THINKING_PATH
+
+    assert study.check_base_disjoint(tmp_path, study.QUICK)["checked"] is False  # not a thinking-base build
+    report = _json.loads((THINKING_PATH / "pretrain_report.json").read_text())
+    checked = study.check_base_disjoint(THINKING_PATH, study.QUICK)
+    assert checked["overlapping"] == {"classify": 0, "attributes": 0}
+    assert checked["pretraining_images"] > report["num_images"]
+    # a pretraining stream that contains a held-out classify image is refused
+    (tmp_path / "pretrain_report.json").write_text(_json.dumps({"num_images": 4, "seed": 0}))
+    leaked = classify_test_scenes(study.QUICK.test, 0)[0]
+    real = study.pretraining_scenes
+    monkeypatch.setattr(study, "pretraining_scenes", lambda n, s: real(n, s) | {leaked})
+    with pytest.raises(ValueError, match=r"pretrain_report\.json: the base model was pretrained on held-out images"):
+        study.check_base_disjoint(tmp_path, study.QUICK)

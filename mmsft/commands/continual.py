@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'report' the run folder")
     parser.add_argument("--print-plan", action="store_true",
                         help="validate the experiment, print every (method, seed) pipeline's stages and exit")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train the (method, seed) runs in this many worker processes after the warm-up (results "
+                             "do not depend on it; each worker's output goes to its run folder's worker.log)")
     parser.epilog = ("Writes <output_dir>/runs/<method>/seed<s>/ (one pipeline run each), start/, results.json, "
                      "results.md, heatmaps.png, curves.png. Rerunning the same command resumes: finished stages and "
                      "evaluations are skipped, an interrupted stage continues from its checkpoint.")
@@ -41,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{planned.method.name} (method {planned.method.method}) seed {planned.seed}: stages [{stages}]; "
                   f"hooks: {hooks}; run folder {planned.pipeline.output_dir}")
         return 0
-    result = run_experiment(args.target, args.rest)
+    result = run_experiment(args.target, args.rest, jobs=args.jobs)
     print(f"results: {result.output_dir / 'results.md'}")
     return 0

@@ -257,9 +257,14 @@ def collect_run(spec: ExperimentSpec, planned: PlannedRun, matrix: Any, start: d
 
 
 def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | None = None,
-                   quiet: bool = False) -> ExperimentResult:
-    """Validate everything, then train and evaluate every (seed, method); write results.json and the report."""
+                   quiet: bool = False, jobs: int = 1) -> ExperimentResult:
+    """Validate everything, then train and evaluate every (seed, method); write results.json and the report.
+
+    ``jobs > 1`` trains the (method, seed) runs in that many worker processes after the warm-up and the starting
+    model's evaluations (:mod:`mmsft.continual.parallel`); the results are the same as with ``jobs=1``."""
     from rich.console import Console
+
+    from mmsft.continual.parallel import check_jobs, train_in_parallel
 
     from mmsft.continual.report import render
 
@@ -279,6 +284,9 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
     start = evaluate_start(spec, models, quiet)
     results = _results_skeleton(spec, start)
     trained: list[str] = []
+    if check_jobs(jobs) > 1 and len(runs) > 1:
+        console.print(f"[bold]training {len(runs)} runs in {min(jobs, len(runs))} worker processes[/bold]")
+        trained_by_workers = train_in_parallel(source, overrides, runs, start_model, min(jobs, len(runs)), console)
     for planned in runs:
         console.print(f"[bold]method {planned.method.name} · seed {planned.seed}[/bold] "
                       f"({len(planned.plan.stages)} stage{'s' * (len(planned.plan.stages) > 1)})")
@@ -286,6 +294,9 @@ def run_experiment(source: str | Path | dict[str, Any], overrides: list[str] | N
                                      spec.keep_checkpoints, quiet=quiet)
         result = pipeline.run()
         trained += [f"{planned.method.name}/seed{planned.seed}/{s}" for s in result.trained]
+        if jobs > 1 and len(runs) > 1:
+            trained += [f"{planned.method.name}/seed{planned.seed}/{s}"
+                        for s in trained_by_workers[(planned.method.name, planned.seed)]]
         results["runs"].append(collect_run(spec, planned, result.matrix, start[START]))
         _atomic_json(out / RESULTS_FILE, results)
     results["time"] = {"cpu_s_this_call": time.process_time() - cpu0, "wall_s_this_call": time.perf_counter() - wall0}

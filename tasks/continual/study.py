@@ -2,7 +2,9 @@
 Forgetting in Continual Post-Training" (arXiv 2507.05386) — sequential SFT vs sequential RFT (GRPO) vs RIF-RFT vs
 multi-task joint training on five tasks from mmsft's worlds (:mod:`tasks.continual.worlds`), two seeds.
 
-Starting model: the shapes-world base (``assets/shapes_base``) after a short *instruction warm-up*: SFT on a few
+Starting model: the thinking-capable base (``assets/thinking_base``: the shapes-world base after further pretraining
+on shapes images and video clips; :func:`check_base_disjoint` checks it never saw a held-out image of this study)
+after a short *instruction warm-up*: SFT on a few
 labelled rows of every task (rows not used for training or testing) plus its own pretraining questions (replay). The
 bare base answers the new prompts (count, direction, VGRP, Sokoban) with shape words or nothing at all — accuracy 0
 is then a prompt-format failure, not a skill measurement — while the paper starts from an instruction-tuned model
@@ -86,6 +88,41 @@ def build_data(root: Path, scale: StudyScale, seed: int = 0, tasks: tuple[str, .
     return paths
 
 
+def pretraining_scenes(num_images: int, seed: int) -> set[Any]:
+    """The images (scenes) ``scripts/pretrain_thinking_base.py`` pretrains on and holds out, for its settings."""
+    import importlib.util
+
+    from tasks.image_classification.base_model import THINKING_SCRIPT
+
+    module_spec = importlib.util.spec_from_file_location("pretrain_thinking_base", THINKING_SCRIPT)
+    script = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(script)  # type: ignore[union-attr]
+    return set(script.image_scenes(num_images, seed, "train")) | set(
+        script.image_scenes(script.HELD_OUT_IMAGES, seed, "heldout"))
+
+
+def check_base_disjoint(base_model: str | Path, scale: StudyScale, seed: int = 0) -> dict[str, Any]:
+    """When ``base_model`` was built by ``scripts/pretrain_thinking_base.py`` (its ``pretrain_report.json`` names the
+    image count and seed), check that no held-out image of the study that shares its generator with the pretraining
+    images — the ``classify`` test pool and the general probe — is a pretraining image; raise ``ValueError`` naming the
+    counts otherwise. The other tasks' media come from generators the pretraining does not use (multi-shape count
+    scenes, 2-frame direction clips, Sudoku boards, text Sokoban grids). Returns what was checked."""
+    from tasks.continual.worlds import classify_test_scenes, general_scenes
+
+    report_path = Path(base_model) / "pretrain_report.json"
+    if not report_path.is_file():
+        return {"checked": False, "reason": f"{report_path} absent (not a thinking-base build)"}
+    report = json.loads(report_path.read_text())
+    pretraining = pretraining_scenes(int(report["num_images"]), int(report["seed"]))
+    held_out = {"classify": classify_test_scenes(scale.test, seed), "attributes": general_scenes(scale.general, seed)}
+    overlaps = {name: sum(scene in pretraining for scene in scenes) for name, scenes in held_out.items()}
+    if any(overlaps.values()):
+        raise ValueError(f"{report_path}: the base model was pretrained on held-out images of the continual study "
+                         f"({overlaps}); use another data seed (--data-seed) or base")
+    return {"checked": True, "pretraining_images": len(pretraining),
+            "held_out_images": {k: len(v) for k, v in held_out.items()}, "overlapping": overlaps}
+
+
 def experiment(out: Path, data: dict[str, Any], scale: StudyScale, seeds: list[int], base_model: str,
                methods: list[str], threads: int = 1) -> dict[str, Any]:
     """The study as an ``mmsft continual`` experiment (written to ``<out>/experiment.yaml`` by the command)."""
@@ -123,4 +160,4 @@ def experiment(out: Path, data: dict[str, Any], scale: StudyScale, seeds: list[i
     }
 
 
-__all__ = ["DEFAULT", "QUICK", "StudyScale", "TASK_SETTINGS", "build_data", "experiment"]
+__all__ = ["DEFAULT", "QUICK", "StudyScale", "TASK_SETTINGS", "build_data", "check_base_disjoint", "experiment"]

@@ -182,6 +182,28 @@ def build_general(out: Path, num: int, seed: int) -> Path:
     return _write_jsonl(out / "test.jsonl", rows)
 
 
+def general_scenes(num: int, seed: int) -> list[Any]:
+    """The scenes :func:`build_general` draws (same stream, without rendering)."""
+    from mmsft.data.shapes import CLASS_ATTRIBUTES, sample_scene
+
+    rng = random.Random(f"continual-general-{seed}")
+    kinds = tuple(GENERAL_QUESTIONS)
+    scenes = []
+    for index in range(num):
+        colour, shape = CLASS_ATTRIBUTES[rng.randrange(len(CLASS_ATTRIBUTES))]
+        scenes.append(sample_scene(rng, colour, shape))
+        rng.choice(GENERAL_QUESTIONS[kinds[index % len(kinds)]])  # keep the stream aligned with build_general
+    return scenes
+
+
+def classify_test_scenes(num_test: int, seed: int) -> list[Any]:
+    """The scene pool :func:`build_classify` draws its held-out images from."""
+    from mmsft.data.shapes import CLASSNAMES, class_scenes
+
+    per_class = -(-num_test // len(CLASSNAMES))
+    return [scene for name in CLASSNAMES for scene in class_scenes(name, per_class, 2000 + seed)]
+
+
 def build_attribute_replay(out: Path, num: int, seed: int) -> Path:
     """Attribute questions in the base model's instruction formats (plain, option list + direct answer), including
     "What colour and shape is it?": mixed into the format warm-up so it keeps what the base knows."""
