@@ -66,7 +66,7 @@ class DebunkSettings:
     sok_rows: int = 3000
     sok_sft_steps: int = 500
     sok_rl_steps: int = 30
-    sok_eval_levels: int = 128
+    sok_eval_levels: int = 64
     gp_rows: int = 2000
     gp_sft_steps: int = 600
     gp_rl_steps: int = 15
