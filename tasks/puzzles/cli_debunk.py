@@ -9,7 +9,8 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/debunk-study", help="work folder (data, runs, transcripts, results)")
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer steps and levels (under 10 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller data, fewer steps and levels (about 15 min on 2 idle cores; docs/puzzles.md)")
     parser.add_argument("--worlds", default="sokoban,general_points", help="comma list: sokoban, general_points")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/vgrp-study", help="work folder (data, runs, eval, transcripts, results)")
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer steps and instances (under 10 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller data, fewer steps and instances (about 6 min on 2 idle cores; docs/vgrp.md)")
     parser.add_argument("--trained", default="sudoku", help="the puzzle trained on")
     parser.add_argument("--untrained", default="", help="comma list of puzzles never trained on (default: the "
                         "preset's: futoshiki,binairo[,kakurasu])")
