@@ -1,7 +1,7 @@
 """LIBERO throughput: env-steps/s for physics only, fast and paper render, 1 and 2 workers, and wrapper overhead.
 
     python benchmarks/libero_bench.py [--task 0] [--image-size 128] [--scale 1.0] [--json out.json]
-    python benchmarks/libero_bench.py --vla runs/vla/final --vla-only [--backend ray]   # a VLA in the loop
+    python benchmarks/libero_bench.py --vla runs/vla/final --vla-only [--backend ray] [--overlap]  # VLA in the loop
 
 Measures on libero_spatial (task 0 by default), random 7-D actions after the 10 settle steps:
 
@@ -17,7 +17,9 @@ Measures on libero_spatial (task 0 by default), random 7-D actions after the 10 
    tiny VLA): env-steps/s of the ``mmsft:`` policy driving a 1-worker and a 2-worker vector env (one batched
    forward pass per step for all slots that need a new chunk, as ``eval-libero`` runs it), in alternating rounds
    after a warm-up round, and the share of the loop's wall time spent in the model vs in the simulator (the
-   vector env's step and reset calls). The loop is sequential: the model waits for the workers and vice versa.
+   vector env's step and reset calls). The loop is sequential: the model waits for the workers and vice versa;
+   ``--overlap`` compares instead 2 workers sequential vs overlapped model and simulator stepping (one worker
+   steps while the model computes the other's next chunk; ``run_episodes(overlap=True)``).
 
 ``--backend ray`` runs the workers as Ray actors (a local Ray instance unless ``RAY_ADDRESS`` is set).
 Prints a table of measured vs target. The default run takes 2-3 minutes on an idle 2-core machine (building
@@ -165,9 +167,12 @@ def vector_rates(
             vec.close()
 
 
-def vla_loop_rates(model: str, task: int, episode_steps: int, rounds: int, backend: str = "process"
-                   ) -> dict[str, dict[str, float]]:
-    """Env-steps/s and model vs simulator wall time of a VLA policy driving 1 and 2 workers (see the docstring)."""
+def vla_loop_rates(model: str, task: int, episode_steps: int, rounds: int, backend: str = "process",
+                   overlap: bool = False) -> dict[str, dict[str, float]]:
+    """Env-steps/s and model vs simulator wall time of a VLA policy driving 1 and 2 workers (see the docstring);
+    with ``overlap`` instead 2 workers sequential vs overlapped model and simulator stepping
+    (``run_episodes(overlap=True)``: one worker steps while the model computes the other's chunk), in alternating
+    rounds on the same two simulators."""
     import tempfile
 
     from tasks.libero.rollout import run_episodes
@@ -180,19 +185,24 @@ def vla_loop_rates(model: str, task: int, episode_steps: int, rounds: int, backe
         model = str(build_tiny("vla", Path(tempfile.mkdtemp(prefix="libero_bench_vla_")), seed=0, **TINY_VLA))
     policy = VLAPolicy(model, temperature=1.0, seed=0)  # sampled: varied actions, like an RL rollout
     kwargs = {"suite": SUITE, **policy.interface.env_kwargs(), "max_episode_steps": episode_steps}
-    envs = {n: LiberoVectorEnv(n, kwargs, step_timeout=300, reset_timeout=900, backend=backend) for n in (1, 2)}
-    totals = {n: {"wall_s": 0.0, "env_steps": 0, "policy_s": 0.0, "env_s": 0.0, "cpu_s": 0.0} for n in (1, 2)}
+    # with overlap: 2 workers sequential vs overlapped on the same 2 simulators (no 1-worker row: 2 simulators in all)
+    modes = [("2w", 2, False), ("2w_overlap", 2, True)] if overlap else [("1w", 1, False), ("2w", 2, False)]
+    envs = {n: LiberoVectorEnv(n, kwargs, step_timeout=300, reset_timeout=900, backend=backend)
+            for n in sorted({m[1] for m in modes})}
+    totals = {name: {"wall_s": 0.0, "env_steps": 0, "policy_s": 0.0, "env_s": 0.0, "cpu_s": 0.0}
+              for name, _, _ in modes}
     try:
         for r in range(rounds + 1):  # round 0 builds the simulators and warms up; not counted
-            for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+            for name, n, lapped in (modes if r % 2 == 0 else modes[::-1]):
                 vec, stats = envs[n], {}
                 specs = [EpisodeSpec(task, (r * 2 + k) % 50) for k in range(n)]
                 pids = vec.worker_pids
                 start, cpu0, parent0 = time.perf_counter(), _cpu_seconds(pids), time.process_time()
-                results = run_episodes(vec, lambda: policy, specs, lambda record: None, batched=True, stats=stats)
+                results = run_episodes(vec, lambda: policy, specs, lambda record: None, batched=True, stats=stats,
+                                       overlap=lapped)
                 if r == 0:
                     continue
-                t = totals[n]
+                t = totals[name]
                 t["wall_s"] += time.perf_counter() - start
                 t["env_steps"] += sum(res.steps for res in results)
                 t["policy_s"] += stats["policy_s"]
@@ -203,11 +213,11 @@ def vla_loop_rates(model: str, task: int, episode_steps: int, rounds: int, backe
         for vec in envs.values():
             vec.close()
     out: dict[str, dict[str, float]] = {}
-    for n, t in totals.items():
+    for name, t in totals.items():
         loop = t["policy_s"] + t["env_s"]
-        out[f"{n}w"] = {**t, "env_steps_per_s": t["env_steps"] / t["wall_s"],
-                        "env_steps_per_cpu_s": t["env_steps"] / max(t["cpu_s"], 1e-9),
-                        "model_share": t["policy_s"] / loop, "simulator_share": t["env_s"] / loop}
+        out[name] = {**t, "env_steps_per_s": t["env_steps"] / t["wall_s"],
+                     "env_steps_per_cpu_s": t["env_steps"] / max(t["cpu_s"], 1e-9),
+                     "model_share": t["policy_s"] / loop, "simulator_share": t["env_s"] / loop}
     out["setup"] = {"model": model, "chunk": policy.interface.chunk, "image_size": policy.interface.image_size,
                     "cameras": ",".join(policy.interface.cameras), "render": policy.interface.render,
                     "episode_steps": episode_steps, "rounds": rounds, "backend": backend}
@@ -221,10 +231,17 @@ def print_vla(out: dict[str, dict[str, float]]) -> None:
           f"{setup['rounds']} rounds, backend {setup['backend']}\n")
     print("| workers | env-steps/s (wall) | env-steps per CPU-second | model share | simulator share | env steps |")
     print("|---:|---:|---:|---:|---:|---:|")
-    for n in (1, 2):
-        r = out[f"{n}w"]
-        print(f"| {n} | {r['env_steps_per_s']:.1f} | {r['env_steps_per_cpu_s']:.1f} | {100 * r['model_share']:.0f}% "
-              f"| {100 * r['simulator_share']:.0f}% | {r['env_steps']} |")
+    labels = {"1w": "1", "2w": "2", "2w_overlap": "2, overlapped"}
+    for name, label in labels.items():
+        if name not in out:
+            continue
+        r = out[name]
+        print(f"| {label} | {r['env_steps_per_s']:.1f} | {r['env_steps_per_cpu_s']:.1f} | "
+              f"{100 * r['model_share']:.0f}% | {100 * r['simulator_share']:.0f}% | {r['env_steps']} |")
+    if "2w_overlap" in out:
+        gain = out["2w_overlap"]["env_steps_per_s"] / out["2w"]["env_steps_per_s"]
+        print(f"\noverlapped / sequential, 2 workers: {gain:.2f}x env-steps/s (the overlapped rows' 'simulator "
+              "share' is the time the loop waited for the simulators, not the time they ran)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,11 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vla-only", action="store_true", help="only the VLA-in-the-loop measurement")
     parser.add_argument("--episode-steps", type=int, default=80, help="step limit of the VLA benchmark episodes")
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds (1 and 2 workers) of the VLA loop")
+    parser.add_argument("--overlap", action="store_true", help="VLA loop: 2 workers sequential vs model and "
+                                                               "simulator stepping overlapped (no 1-worker row)")
     args = parser.parse_args(argv)
     if args.vla_only and not args.vla:
         parser.error("--vla-only needs --vla MODEL_DIR")
     if args.vla_only:
-        vla = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend)
+        vla = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend, args.overlap)
         print_vla(vla)
         load = os.getloadavg()
         print(f"\n{os.cpu_count()} CPUs, load average {load[0]:.1f}/{load[1]:.1f}")
@@ -260,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     out["fast"] = vector_rates(args.task, cams, "fast", args.image_size, n(24), backend=args.backend)
     out["paper"] = vector_rates(args.task, cams, "paper", args.image_size, n(10), backend=args.backend)
     if args.vla:
-        out["vla"] = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend)
+        out["vla"] = vla_loop_rates(args.vla, args.task, args.episode_steps, args.rounds, args.backend,
+                                    args.overlap)
     out["machine"]["parallelism_after"] = machine_parallelism()
     load = os.getloadavg()
     available = min(out["machine"]["parallelism_before"], out["machine"]["parallelism_after"])

@@ -50,8 +50,9 @@ def test_table_curves_and_gifs(tmp_path):
 
 def test_quick_is_smaller_everywhere():
     quick, full = StudyConfig.quick(), StudyConfig()
-    for key in ("demos_per_task", "sft_steps", "rollout_batches", "eval_trials", "group_size"):
+    for key in ("demos_per_task", "sft_steps", "rollout_batches", "eval_trials", "curve_points"):
         assert getattr(quick, key) < getattr(full, key), key
+    assert quick.group_size <= full.group_size <= 2  # one simulator worker per episode: at most 2 on 2 cores
     assert StudyConfig.quick(seed=3).seed == 3
 
 
@@ -99,3 +100,33 @@ def test_merge_of_per_method_studies(tmp_path):
     assert sorted(p.name for p in (tmp_path / "all" / "gifs").iterdir()) == ["grpo-4_x.gif", "opd-4_x.gif"]
     with pytest.raises(FileNotFoundError, match="dagger/results.json does not exist"):
         merge_results([tmp_path / "grpo", tmp_path / "dagger"], tmp_path / "all2")
+
+
+def test_resume_refuses_other_sft_settings_and_keeps_phase_times(tmp_path):
+    from tasks.libero.study import Clock, check_study_key
+
+    cfg = StudyConfig(out=tmp_path)
+    check_study_key(cfg)  # a new folder records its key
+    check_study_key(cfg)  # the same settings resume
+    with pytest.raises(ValueError, match=r"sft_steps: 4000 there, 300 now"):
+        check_study_key(StudyConfig.quick(out=tmp_path))
+    other = tmp_path / "old"
+    (other / "sft").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no study_key.json"):
+        check_study_key(StudyConfig(out=other))
+
+    clock = Clock(tmp_path / "phases.json")
+    clock.run("eval grpo-3", sum, [1, 2])
+    assert set(json.loads((tmp_path / "phases.json").read_text())) == {"eval grpo-3"}  # saved when it finished
+    recorded = {"wall_s": 12.5, "cpu_s": 3.0}  # as an earlier process would have written it
+    (tmp_path / "phases.json").write_text(json.dumps({"sft": recorded}))
+    resumed = Clock(tmp_path / "phases.json")
+    resumed.reuse("sft")
+    resumed.reuse("eval sft")  # never recorded: no time
+    assert resumed.phases["sft"] == {**recorded, "reused": True}
+    assert resumed.phases["eval sft"] == {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}
+    results = {"config": {"tasks": [0, 1]}, "start": _point(3, 2, 4), "methods": {}, "phases": resumed.phases,
+               "total": {"wall_s": recorded["wall_s"], "cpu_s": recorded["cpu_s"]}}
+    md = to_markdown(results)  # before any method has a point: the SFT row and the earlier run's time
+    assert "| SFT (start) | 0 | 0 | 3/5 | 2/5 | 4/5 |" in md and "| eval sft | reused | reused |" in md
+    assert f"| sft (earlier run) | {recorded['wall_s']} | {recorded['cpu_s']} |" in md

@@ -162,6 +162,7 @@ class LiberoVectorEnv:
         self._next_episode_id = 0
         self.results: list[EpisodeResult] = []
         self.restarts = 0
+        self._in_flight: dict[int, float] = {}  # slot -> reply deadline of a step sent by step_async
         self._closed = False
         for slot in self._slots:
             self._start(slot)
@@ -210,6 +211,7 @@ class LiberoVectorEnv:
     def reset(self) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
         """Start pending episodes on every idle slot. Returns per-slot (obs, info); idle slots give (None, {})."""
         self._check_open()
+        self._check_landed("reset")
         obs: list[dict[str, Any] | None] = [None] * self.num_workers
         infos: list[dict[str, Any]] = [{} for _ in self._slots]
         idle = [slot for slot in self._slots if slot.spec is None]
@@ -225,23 +227,45 @@ class LiberoVectorEnv:
         ``info["final_obs"]``; it is then reset to the next pending episode in the same call, so its returned
         observation (and ``info``) belong to the new episode, or are ``None``/``{}`` if nothing is pending.
         """
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: Sequence[Any], slots: Sequence[int] | None = None) -> list[int]:
+        """Send a step to the running slots among ``slots`` (default: every running slot) and return at once;
+        :meth:`step_wait` collects the replies. The simulators step while the caller computes, e.g. the next
+        actions of the other slots (overlapping model and simulator). Returns the slots that were sent a step."""
         self._check_open()
         if len(actions) != self.num_workers:
             raise ValueError(f"step() got {len(actions)} actions; expected one per worker ({self.num_workers})")
+        wanted = range(self.num_workers) if slots is None else slots
+        targets = [self._slots[i] for i in wanted if self._slots[i].spec is not None]
+        busy = [slot.index for slot in targets if slot.index in self._in_flight]
+        if busy:
+            raise RuntimeError(f"step_async: slots {busy} are still stepping; call step_wait first")
+        now = time.monotonic()
+        for slot in targets:
+            self._send(slot, "step", np.asarray(actions[slot.index], dtype=np.float32))
+            self._in_flight[slot.index] = now + self.step_timeout
+        return [slot.index for slot in targets]
+
+    def step_wait(
+        self, slots: Sequence[int] | None = None
+    ) -> tuple[list[dict[str, Any] | None], np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Collect the steps sent by :meth:`step_async` to ``slots`` (default: every slot in flight), with the
+        results of :meth:`step` for those slots (other slots: ``None`` / 0 / ``{}``); ended episodes are reset to
+        pending ones as in :meth:`step`."""
+        self._check_open()
         n = self.num_workers
         obs: list[dict[str, Any] | None] = [None] * n
         rewards = np.zeros(n, dtype=np.float32)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        running = [slot for slot in self._slots if slot.spec is not None]
-        for slot in running:
-            self._send(slot, "step", np.asarray(actions[slot.index], dtype=np.float32))
+        wanted = sorted(self._in_flight) if slots is None else [i for i in slots if i in self._in_flight]
         ended: list[_Slot] = []
-        deadline = time.monotonic() + self.step_timeout
-        for slot in running:
-            status, reply = self._receive(slot, deadline, self.step_timeout)
-            i = slot.index
+        for i in wanted:
+            slot = self._slots[i]
+            status, reply = self._receive(slot, self._in_flight.pop(i), self.step_timeout)
             if status != "ok":
                 infos[i] = {"episode_result": self._finish(slot, False, f"fault: {reply}"), "final_obs": None}
                 terminated[i] = True
@@ -272,6 +296,7 @@ class LiberoVectorEnv:
         """End every running episode now as a recorded failure (e.g. an agent's turn budget ran out); the workers
         stay up and pending episodes start on the next ``reset``/``step``. Returns the results it recorded."""
         self._check_open()
+        self._check_landed("abandon")
         return [self._finish(slot, False, reason) for slot in self._slots if slot.spec is not None]
 
     def close(self, timeout: float = 10.0) -> None:
@@ -302,6 +327,10 @@ class LiberoVectorEnv:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("LiberoVectorEnv is closed")
+
+    def _check_landed(self, what: str) -> None:
+        if self._in_flight:
+            raise RuntimeError(f"{what}: slots {sorted(self._in_flight)} are still stepping; call step_wait first")
 
     def _start(self, slot: _Slot) -> None:
         if self.backend == "ray":

@@ -75,8 +75,14 @@ class Episode:
     turns: list[TurnRecord] = field(default_factory=list)
     episode_return: float = 0.0
     success: bool = False
-    end: str = ""  # terminated | env_truncated | task | turn_budget | token_budget
+    end: str = ""  # terminated | env_truncated | task | turn_budget | token_budget | start_failed
     frames: list[np.ndarray] = field(default_factory=list)
+    fault: str = ""  # why the episode could not start (end == "start_failed"), from the env's info
+
+    @property
+    def started(self) -> bool:
+        """False when the env could not start the episode (no turn was played; it has no sequences)."""
+        return self.end != "start_failed"
 
     @property
     def done(self) -> bool:
@@ -173,6 +179,9 @@ class AgentLoop:
         observations, infos = env.reset(list(seeds), group_size)
         self.task.begin_episodes(env, observations, infos)
         episodes = [Episode(i, i // group_size, int(seeds[i // group_size])) for i in range(n)]
+        for i, (observation, info) in enumerate(zip(observations, infos)):
+            if observation is None and info.get("start_failed"):  # see mmsft.rollout.envs: that episode is over
+                episodes[i].end, episodes[i].fault = "start_failed", str(info["start_failed"])
         contexts = [_Context() for _ in range(n)]
         self._record_frames(env, observations, episodes, frames_for)
         with tempfile.TemporaryDirectory(prefix="mmsft-agent-") as scratch:
@@ -326,6 +335,7 @@ def episode_metrics(episodes: list[Episode], prefix: str, reward_mode: str = "re
         f"{prefix}/truncated_frac": float(np.mean([e.truncated for e in episodes])),
         f"{prefix}/parse_failures": float(failures),
         f"{prefix}/parse_failure_rate": failures / max(len(turns), 1),
+        f"{prefix}/start_failures": float(sum(not e.started for e in episodes)),
         f"{prefix}/new_tokens_per_turn": float(np.mean([t.new_tokens for t in turns])) if turns else 0.0,
     }
     lengths = [len(s.encoded) for e in episodes for s in e.sequences]

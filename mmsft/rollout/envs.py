@@ -6,6 +6,10 @@ slots — and returns per-slot observation dicts and infos; ``step(actions)`` ta
 leaves a slot untouched: reward 0, not stepped) and returns a :class:`StepResult` with per-slot lists / arrays.
 There is no auto-reset: a finished slot stays finished until the next ``reset``. Observations are dicts with
 ``text``, ``image`` (H×W×3 uint8), ``proprio`` or ``instruction`` keys, as the environments return them.
+A slot whose episode could not start (a simulator that failed to build or reset) returns observation ``None`` and
+``info["start_failed"]`` = the reason; the agent loop ends that episode at once (``end="start_failed"``) and the
+env producer leaves it out of its group (see :mod:`mmsft.train.env_producer`), so one broken reset costs one
+episode, not the RL step.
 
 Adapters: :class:`SokobanBatch` (our numpy-vectorised ``SokobanVecEnv``), :class:`GymBatch` (any gymnasium env,
 stepped in-process in a list — General Points and VGRP episodes are one or a few cheap steps) and
@@ -15,11 +19,13 @@ stepped in-process in a list — General Points and VGRP episodes are one or a f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
 
 @dataclass
 class StepResult:
@@ -171,12 +177,19 @@ class LiberoBatch:
 
     ``episode_of(seed) -> (task_id, init_state)`` maps a level seed to a LIBERO episode. Episodes still running
     when the next ``reset`` comes (the agent's turn budget ran out first) are abandoned and recorded as failures.
+    An episode whose reset fails (the worker raised, crashed or timed out while building or resetting the
+    simulator; :class:`~envs.libero.vector.LiberoVectorEnv` records it as a ``fault: reset: ...`` failure and
+    restarts the worker) leaves its slot idle: observation ``None``, ``info["start_failed"]`` = the reason. Such
+    failures are counted in ``start_failures`` (with the reasons in ``start_failure_reasons``, the latest 20)
+    and logged as warnings; the other slots play on.
     """
 
     def __init__(self, vec: Any, episode_of: Callable[[int], tuple[int, int]]) -> None:
         self.vec = vec
         self.num_envs = int(vec.num_workers)
         self.episode_of = episode_of
+        self.start_failures = 0
+        self.start_failure_reasons: list[str] = []
 
     def _abandon_running(self) -> None:
         self.vec.abandon("abandoned: agent turn budget")
@@ -186,13 +199,27 @@ class LiberoBatch:
 
         per_slot = group_seeds(seeds, group_size, self.num_envs)
         self._abandon_running()
+        before = len(self.vec.results)
         self.vec.submit(grpo_groups([self.episode_of(s) for s in seeds], group_size))
         obs, infos = self.vec.reset()
-        starts = [i for i, o in enumerate(obs) if o is None]
-        if starts:
-            raise RuntimeError(f"LIBERO episodes failed to start on slots {starts} "
-                               f"(seeds {[per_slot[i] for i in starts]}): {[infos[i] for i in starts]}")
-        return list(obs), [dict(i) for i in infos]
+        infos = [dict(i) for i in infos]
+        # every slot was idle and exactly one episode per slot was queued in slot order, so slot i's episode is
+        # the i-th submitted one; a failed reset is recorded as a result on that worker (not retried: no episode
+        # is left pending for the slot)
+        faults = {r.worker: r for r in self.vec.results[before:] if r.reason.startswith("fault")}
+        for i, o in enumerate(obs):
+            if o is not None:
+                continue
+            result = faults.get(i)
+            reason = result.reason if result is not None else "fault: reset: no observation"
+            task_id, init_state = self.episode_of(per_slot[i])
+            infos[i] = {"start_failed": reason, "success": False, "task_id": task_id, "init_state": init_state}
+            self.start_failures += 1
+            self.start_failure_reasons = (self.start_failure_reasons + [reason])[-20:]
+            logger.warning("LIBERO episode (task %d, init state %d) failed to start on slot %d: %s; that episode "
+                           "is a counted failure, left out of its GRPO group, and the other slots play on",
+                           task_id, init_state, i, reason)
+        return list(obs), infos
 
     def step(self, actions: Sequence[Any]) -> StepResult:
         n = self.num_envs

@@ -30,7 +30,8 @@ def episode_record(episode: Episode, task: str, reward_mode: str) -> dict[str, A
     return {
         "task": task, "seed": episode.seed, "group": episode.group, "slot": episode.slot,
         "success": episode.success, "return": episode.episode_return, "reward": episode.reward(reward_mode),
-        "end": episode.end, "parse_failures": episode.parse_failures,
+        "end": episode.end, **({"fault": episode.fault} if episode.fault else {}),
+        "parse_failures": episode.parse_failures,
         "turns": [{"turn": t.turn, "prompt": t.prompt, "output": t.output, "outcome": t.outcome,
                    "action": _jsonable(t.action), "reward": t.reward, "new_tokens": t.new_tokens}
                   for t in episode.turns],

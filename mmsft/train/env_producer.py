@@ -6,8 +6,12 @@ each played by a group of ``rl.group_size`` episodes that share the level; every
 sequence (``env.concat_turns``, the default) or one per turn, rewarded with the episode return; then
 :class:`~mmsft.train.rollout_batches.RLStepBuilder` computes old / reference / teacher log-probs where needed (a
 callable teacher's values recorded during the episode are used as they are), the configured advantages and the
-``ppo_epochs × mini_batches`` schedule. :meth:`EnvProducer.evaluate` plays a fixed held-out seed set (greedy by
-default) and reports the success rate.
+``ppo_epochs × mini_batches`` schedule. An episode the env could not start (``Episode.started`` False, e.g. a
+LIBERO reset that failed; counted in ``rollout/start_failures``, the reason in its transcript and the env's log) is
+left out of training: it has no tokens, and it is not counted in its group's reward statistics either (it is no
+sample of the policy, so it must not pull the group baseline or make an all-equal group look informative); the
+group's advantages come from its started episodes. It still counts as a failure in ``rollout/success_rate``.
+:meth:`EnvProducer.evaluate` plays a fixed held-out seed set (greedy by default) and reports the success rate.
 
 Every rank plays the same episodes (same weights, same seeds); the step builder gives each rank its share.
 """
@@ -57,6 +61,18 @@ def drop_zero_std_groups(episodes: list[Episode], reward_mode: str) -> tuple[lis
     return [e for g in kept for e in g], len(groups) - len(kept)
 
 
+def training_episodes(episodes: list[Episode], reward_mode: str,
+                      dynamic_sampling: bool) -> tuple[list[Episode], dict[str, float]]:
+    """The episodes a rollout batch trains on: those the env started (the exclusion policy of the module
+    docstring), then, with ``dynamic_sampling``, without all-equal groups; returns them and counts."""
+    started = [e for e in episodes if e.started]
+    stats: dict[str, float] = {}
+    if dynamic_sampling:
+        started, dropped = drop_zero_std_groups(started, reward_mode)
+        stats["rollout/dropped_zero_std_groups"] = float(dropped)
+    return started, stats
+
+
 class EnvProducer(QueuedRolloutProducer):
     """Rollout batches from the agent loop; see the module docstring."""
 
@@ -102,10 +118,8 @@ class EnvProducer(QueuedRolloutProducer):
                                  seed=self.cfg.train.seed * 1_000_003 + batch, frames_for=self.env_cfg.log_media)
         stats = episode_metrics(episodes, "rollout", mode)
         stats["time/generation_s"] = time.perf_counter() - started
-        trained = episodes
-        if self.rl.dynamic_sampling:
-            trained, dropped = drop_zero_std_groups(episodes, mode)
-            stats["rollout/dropped_zero_std_groups"] = float(dropped)
+        trained, counts = training_episodes(episodes, mode, self.rl.dynamic_sampling)
+        stats.update(counts)
         sequences = scored_sequences(trained, mode)
         stats["rollout/episodes_without_sequence"] = float(sum(not e.sequences for e in trained))
         if self.ctx.rank == 0 and self.ctx.run_dir is not None:

@@ -104,6 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "'package.module:callable' (a factory or an (obs, info) policy)",
     )
     add_env_arguments(parser, image_size=224, render="paper")
+    parser.add_argument("--overlap", action="store_true", help="batched (mmsft:) policy, >= 2 workers: the model "
+                        "computes one half of the slots' actions while the other half's simulators step")
     parser.add_argument("--trials-per-task", type=int, default=50, help="episodes per task; episode k uses init state k")
     parser.add_argument("--protocol", choices=("openvla", "lerobot"), default="openvla",
                         help="openvla: one pass (the published OpenVLA/RLinf numbers); lerobot: the episodes once per "
@@ -139,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         init_offset=args.init_offset,
         protocol=args.protocol,
         workers=args.workers,
+        overlap=args.overlap,
         backend=args.backend,
         image_size=args.image_size,
         cameras=args.cameras,

@@ -3,10 +3,11 @@
 
 Examples::
 
-    mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, about 10 minutes on 2 idle cores
+    mmsft study vla-opd --quick --out runs/study_quick      # pipeline check, 10-12 minutes on 2 idle cores
     mmsft study vla-opd --out runs/study_vla_opd            # default size, about an hour on 2 idle cores
-    # one process per method from the same SFT model (copy demos/, sft/ and eval/sft/ into each folder: reused),
-    # then one table:
+    mmsft study vla-opd --out runs/study_vla_opd --stop-after sft   # demonstrations + SFT only; rerun to go on
+    # one process per method from the same SFT model (copy demos/, sft/, eval/sft/ and study_key.json into each
+    # folder: reused), then one table:
     mmsft study vla-opd --out runs/s_grpo --methods grpo & mmsft study vla-opd --out runs/s_opd --methods opd
     mmsft study vla-opd --merge runs/s_grpo,runs/s_opd --out runs/study_vla_opd
 
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                      "one also on held-out states and forgetting)")
     parser.add_argument("--workers", type=int, default=2, help="simulator worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model, data order and sampling")
+    parser.add_argument("--stop-after", choices=("sft",), default=None,
+                        help="end after training the SFT model (rerun in the same --out to go on)")
     parser.add_argument("--merge", default="", help="comma list of study folders (e.g. one per method, same SFT "
                                                     "model): write one table/curves/GIF set into --out and stop")
 
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) > 0:
             overrides[key] = getattr(args, flag)
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
-    results = run_study(cfg)
+    results = run_study(cfg, stop_after=args.stop_after or "")
     print((cfg.out / "results.md").read_text())
     console.print(f"results: {cfg.out / 'results.json'}  {cfg.out / 'results.md'}  {cfg.out / 'curves.png'}  "
                   f"total {results['total']['wall_s']} s wall, {results['total']['cpu_s']} s CPU")

@@ -66,6 +66,7 @@ class EvalConfig:
     video_camera: str = "agentview"
     step_timeout: float = 120.0
     reset_timeout: float = 600.0
+    overlap: bool = False  # batched policies, >= 2 workers: the model computes while the other half's workers step
     out_dir: Path = field(default_factory=lambda: Path("runs/eval_libero"))
 
     def validate(self) -> None:
@@ -178,7 +179,7 @@ def evaluate(
             cfg.workers, kwargs, step_timeout=cfg.step_timeout, reset_timeout=cfg.reset_timeout, backend=cfg.backend
         ) as vec:
             results += run_episodes(vec, policy.factory, specs, on_episode, record_images=cfg.video != "none",
-                                    batched=policy.batched, stats=timing)
+                                    batched=policy.batched, stats=timing, overlap=cfg.overlap)
             restarts += vec.restarts
     wall = time.monotonic() - started
     steps = sum(r.steps for r in results)
@@ -189,6 +190,7 @@ def evaluate(
         "trials_per_task": cfg.trials_per_task,
         "init_states": f"{cfg.init_offset}..{cfg.init_offset + cfg.trials_per_task - 1} (mod stored states)",
         "workers": cfg.workers,
+        "overlap": bool(cfg.overlap and policy.batched and cfg.workers >= 2),
         "backend": cfg.backend,
         "render": cfg.render,
         "image_size": cfg.image_size,

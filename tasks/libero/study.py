@@ -14,8 +14,15 @@ Each method's checkpoints are evaluated with the standard protocol on the new ta
 success after post-training on the new one). Results: ``results.json`` / ``results.md`` (table, env steps, wall
 and CPU seconds per phase), ``curves.png`` (success against env steps and wall time) and rollout GIFs.
 
-Default size: about an hour of 2 idle cores; ``--quick`` (a pipeline check, about 10 minutes there; its SFT is
-far too short to succeed). On a shared machine, the wall clock is longer: CPU seconds are reported beside it.
+The budget is equal in episodes (``rollout_batches × group_size``, at most 220 steps each); successful episodes
+are shorter, so the env steps an arm used are counted per rollout batch and the curves are drawn against them.
+
+Default size, chosen so that the SFT start succeeds on both tasks (20 demonstrations per task as in the research
+notes' one-task run that reached 6/10; more SFT steps because two tasks share the model — not yet measured to
+completion, see docs/libero.md): 20 demonstrations per task, 4,000 SFT steps, 6 rollout batches of 2 episodes per
+method (one simulator worker per episode: 2 workers in all), 10 episodes per evaluation set — about an hour of 2
+idle cores; ``--quick`` is a pipeline check (about 1,100 CPU-seconds, 10-12 minutes there; its SFT is far too
+short to succeed). On a shared machine, the wall clock is longer: CPU seconds are reported beside it.
 """
 
 from __future__ import annotations
@@ -41,18 +48,18 @@ class StudyConfig:
     out: Path = Path("runs/study_vla_opd")
     suite: str = "libero_spatial"
     tasks: tuple[int, ...] = (0, 1)
-    demos_per_task: int = 10
+    demos_per_task: int = 20
     image_size: int = 64
     chunk: int = 4
-    sft_steps: int = 2500
+    sft_steps: int = 4000
     rollout_batches: int = 6
     curve_points: int = 2  # checkpoints evaluated per method (the last one also on held-out states and forgetting)
-    group_size: int = 4
+    group_size: int = 2  # one simulator worker per episode of a rollout batch: 2 keeps a 2-core machine at 2
     train_init_states: int = 10
-    eval_trials: int = 5
+    eval_trials: int = 10
     workers: int = 2
     lr_sft: float = 1e-3
-    lr_post: float = 1e-4
+    lr_post: float = 3e-4
     methods: tuple[str, ...] = ("grpo", "opd", "dagger")
     gifs: int = 2
     seed: int = 0
@@ -64,12 +71,25 @@ class StudyConfig:
                    train_init_states=3, eval_trials=1, gifs=1)
         return replace(base, **overrides)
 
+    def sft_key(self) -> dict[str, Any]:
+        """What the demonstrations and the SFT model depend on: a resumed study reuses them only if it matches."""
+        return {"suite": self.suite, "tasks": list(self.tasks), "demos_per_task": self.demos_per_task,
+                "image_size": self.image_size, "chunk": self.chunk, "sft_steps": self.sft_steps,
+                "lr_sft": self.lr_sft, "seed": self.seed}
+
 
 class Clock:
-    """Wall and CPU seconds (this process plus its finished children, e.g. simulator workers) per phase."""
+    """Wall and CPU seconds (this process plus its finished children, e.g. simulator workers) per phase.
 
-    def __init__(self) -> None:
-        self.phases: dict[str, dict[str, float]] = {}
+    With ``path`` every finished phase is also written there, so a resumed study reports the time a reused phase
+    took when it ran (marked ``reused``) and its totals cover the whole study, not just the last process."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.phases: dict[str, dict[str, Any]] = {}
+        self.path = path
+        self.recorded: dict[str, dict[str, Any]] = {}
+        if path is not None and path.is_file():
+            self.recorded = json.loads(path.read_text())
 
     @staticmethod
     def _cpu() -> float:
@@ -77,9 +97,17 @@ class Clock:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
+    def _save(self) -> None:
+        if self.path is not None:
+            fresh = {k: v for k, v in self.phases.items() if not v.get("reused")}
+            self.recorded.update(fresh)
+            self.path.write_text(json.dumps(self.recorded, indent=2) + "\n")
+
     def reuse(self, name: str) -> None:
-        """Record that a phase's output came from an earlier run in the same folder (no time spent now)."""
-        self.phases[name] = {"wall_s": 0.0, "cpu_s": 0.0, "reused": True}
+        """Record that a phase's output came from an earlier run in the same folder (with that run's times when
+        they were recorded, else 0)."""
+        earlier = self.recorded.get(name, {"wall_s": 0.0, "cpu_s": 0.0})
+        self.phases[name] = {"wall_s": earlier["wall_s"], "cpu_s": earlier["cpu_s"], "reused": True}
         print(f"[study] {name}: reused from an earlier run in this folder", flush=True)
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -90,6 +118,7 @@ class Clock:
             self.phases[name] = {"wall_s": round(time.monotonic() - wall, 1), "cpu_s": round(self._cpu() - cpu, 1)}
             print(f"[study] {name}: {self.phases[name]['wall_s']} s wall, {self.phases[name]['cpu_s']} s CPU",
                   flush=True)
+            self._save()
 
 
 def _quiet(cfg: StudyConfig) -> dict[str, Any]:
@@ -105,7 +134,8 @@ def train_sft(cfg: StudyConfig, model: Path, demos: Path) -> Path:
                        "loader_args": {"chunk": cfg.chunk, "cameras": ["agentview"], "tasks": list(cfg.tasks)},
                        "image_min_pixels": 12544, "image_max_pixels": 12544},
               "train": {"output_dir": str(cfg.out / "sft"), "max_steps": cfg.sft_steps, "micro_batch_size": 16,
-                        "logging_steps": 25, "save_steps": 0, **_quiet(cfg)},
+                        "logging_steps": 25, "save_steps": max(1, cfg.sft_steps // 8), "save_total_limit": 2,
+                        **_quiet(cfg)},  # checkpoints: an interrupted SFT resumes from the last one
               "optim": {"lr": cfg.lr_sft, "scheduler": "constant", "warmup_ratio": 0.02}}
     return Trainer(load_config_dict(recipe)).train().final_model_dir
 
@@ -192,16 +222,39 @@ def _finished_sft(cfg: StudyConfig) -> Path | None:
     return final if done else None
 
 
-def run_study(cfg: StudyConfig) -> dict[str, Any]:
+def check_study_key(cfg: StudyConfig) -> None:
+    """Refuse to resume in a folder whose demonstrations / SFT model were made with other settings
+    (``<out>/study_key.json``); a new folder gets the key."""
+    path = cfg.out / "study_key.json"
+    key = cfg.sft_key()
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        diff = {k: (earlier.get(k), v) for k, v in key.items() if earlier.get(k) != v}
+        if diff:
+            detail = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+            raise ValueError(f"study vla-opd: {path} records other settings for the demonstrations and SFT model "
+                             f"({detail}); use another --out or the same settings")
+        return
+    if (cfg.out / "demos").exists() or (cfg.out / "sft").exists():
+        raise ValueError(f"study vla-opd: {cfg.out} holds demos/ or sft/ but no study_key.json recording their "
+                         f"settings; write {key} there if they match, or use another --out")
+    path.write_text(json.dumps(key, indent=2) + "\n")
+
+
+def run_study(cfg: StudyConfig, stop_after: str = "") -> dict[str, Any]:
     """Run every phase (see the module docstring); returns and writes the results.
 
-    Rerunning in the same ``out`` folder resumes: the demonstrations, a finished SFT model and evaluations that
-    ran the same episodes are reused (their phases are marked ``reused`` with no time)."""
+    Rerunning in the same ``out`` folder resumes (after :func:`check_study_key`): the demonstrations, a finished
+    SFT model, finished post-training runs (an interrupted one continues from its last checkpoint) and
+    evaluations that ran the same episodes are reused; their phases are marked ``reused`` and keep the times
+    recorded in ``phases.json`` when they ran. ``stop_after="sft"`` ends after the SFT model is trained (e.g. to
+    train it while another job holds the simulator workers; the next run in the folder goes on from there)."""
     from mmsft.models.tiny import build_tiny
     from tasks.libero.dataset import load_episodes
 
     cfg.out.mkdir(parents=True, exist_ok=True)
-    clock = Clock()
+    check_study_key(cfg)
+    clock = Clock(cfg.out / "phases.json")
     demos = cfg.out / "demos"
     if (demos / "index.jsonl").is_file():
         clock.reuse("collect demonstrations")
@@ -217,30 +270,40 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     else:
         clock.reuse("sft")
     points: dict[str, list[dict[str, Any]]] = {}
+    if stop_after == "sft":
+        return write_results(cfg, points, clock)
     base = evaluate_point(cfg, clock, "sft", sft, full=True, video=True)
+    write_results(cfg, points, clock, start=base)
     for method in cfg.methods:
-        run = clock.run(f"post-train {method}", post_train, cfg, method, sft)
+        phase = f"post-train {method}"
+        run = cfg.out / method
+        if phase in clock.recorded and (run / "final" / "model.safetensors").is_file():
+            clock.reuse(phase)
+        else:
+            clock.run(phase, post_train, cfg, method, sft)
         per_batch = env_steps_per_batch(run, cfg.chunk)
-        wall = clock.phases[f"post-train {method}"]["wall_s"]
+        wall = clock.phases[phase]["wall_s"]
         curve = [{"batches": 0, "env_steps": 0.0, "wall_s": 0.0, **base}]
-        checkpoints = sorted((run / "checkpoints").glob("step-*"))
+        checkpoints = sorted((run / "checkpoints").glob("step-*"), key=lambda c: int(c.name.split("-")[1]))
         for checkpoint in checkpoints:
             batches = int(checkpoint.name.split("-")[1])
             last = checkpoint == checkpoints[-1]
             point = evaluate_point(cfg, clock, f"{method}-{batches}", checkpoint / "model", full=last, video=last)
             curve.append({"batches": batches, "env_steps": float(sum(per_batch[:batches])),
                           "wall_s": round(wall * batches / max(len(per_batch), 1), 1), **point})
-        points[method] = curve
-        write_results(cfg, points, clock)  # after every method, so an interrupted study leaves its table
-    results = write_results(cfg, points, clock)
+            points[method] = curve
+            write_results(cfg, points, clock, start=base)  # after every point: an interrupted study leaves its table
+    results = write_results(cfg, points, clock, start=base)
     collect_gifs(cfg, cfg.out / "gifs")
     return results
 
 
-def write_results(cfg: StudyConfig, points: dict[str, list[dict[str, Any]]], clock: Clock) -> dict[str, Any]:
-    """Write ``results.json``, ``results.md`` and ``curves.png`` for the methods finished so far."""
+def write_results(cfg: StudyConfig, points: dict[str, list[dict[str, Any]]], clock: Clock,
+                  start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``results.json``, ``results.md`` and ``curves.png`` for the points evaluated so far (``start``: the SFT
+    model's point, shown before any method has one)."""
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-               "methods": points, "phases": clock.phases,
+               "start": start, "methods": points, "phases": clock.phases,
                "total": {"wall_s": round(sum(p["wall_s"] for p in clock.phases.values()), 1),
                          "cpu_s": round(sum(p["cpu_s"] for p in clock.phases.values()), 1)}}
     (cfg.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -259,7 +322,7 @@ def merge_results(folders: list[Path], target: Path) -> dict[str, Any]:
             raise FileNotFoundError(f"study merge: {path} does not exist (run the study there first)")
         part = json.loads(path.read_text())
         if not merged:
-            merged = {"config": part["config"], "methods": {}, "phases": {}}
+            merged = {"config": part["config"], "start": part.get("start"), "methods": {}, "phases": {}}
         elif part["config"]["tasks"] != merged["config"]["tasks"]:
             raise ValueError(f"study merge: {path} used tasks {part['config']['tasks']}, "
                              f"{folders[0]} used {merged['config']['tasks']}")
@@ -294,7 +357,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             return "–"
         return f"{point[key]['successes']}/{point[key]['episodes']}"
 
-    base = next(iter(results["methods"].values()))[0] if results["methods"] else None
+    base = results.get("start") or (next(iter(results["methods"].values()))[0] if results["methods"] else None)
     if base is not None:
         lines.append(f"| SFT (start) | 0 | 0 | {cell(base, 'seen')} | {cell(base, 'heldout')} | "
                      f"{cell(base, 'forgetting')} |")
@@ -303,8 +366,13 @@ def to_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {method} | {point['batches']} | {point['env_steps']:.0f} | {cell(point, 'seen')} | "
                          f"{cell(point, 'heldout')} | {cell(point, 'forgetting')} |")
     lines += ["", "| phase | wall s | CPU s |", "|---|---:|---:|"]
-    lines += [f"| {name} | {p['wall_s']} | {p['cpu_s']} |" if not p.get("reused") else f"| {name} | reused | reused |"
-              for name, p in results["phases"].items()]
+    for name, p in results["phases"].items():
+        if not p.get("reused"):
+            lines.append(f"| {name} | {p['wall_s']} | {p['cpu_s']} |")
+        elif p["wall_s"] or p["cpu_s"]:
+            lines.append(f"| {name} (earlier run) | {p['wall_s']} | {p['cpu_s']} |")
+        else:
+            lines.append(f"| {name} | reused | reused |")
     lines += [f"| **total** | **{results['total']['wall_s']}** | **{results['total']['cpu_s']}** |", ""]
     return "\n".join(lines)
 
@@ -315,23 +383,27 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for method, curve in results["methods"].items():
         xs = [p["env_steps"] for p in curve]
         walls = [p["wall_s"] for p in curve]
         seen = [p["seen"]["success_rate"] for p in curve]
-        held = [(p["env_steps"], p["heldout"]["success_rate"]) for p in curve if "heldout" in p]
         axes[0].plot(xs, seen, marker="o", label=method)
-        axes[1].plot([x for x, _ in held], [y for _, y in held], marker="o", label=method)
-        axes[2].plot(walls, seen, marker="o", label=method)
-    for ax, title, xlabel in zip(axes, ("seen init states", "held-out init states", "seen init states"),
-                                 ("env steps", "env steps", "post-training wall s")):
+        for ax, key in ((axes[1], "heldout"), (axes[2], "forgetting")):
+            full = [(p["env_steps"], p[key]["success_rate"]) for p in curve if key in p]
+            ax.plot([x for x, _ in full], [y for _, y in full], marker="o", label=method)
+        axes[3].plot(walls, seen, marker="o", label=method)
+    old = results["config"]["tasks"][0]
+    titles = ("seen init states", "held-out init states", f"task {old} (forgetting)", "seen init states")
+    xlabels = ("env steps", "env steps", "env steps", "post-training wall s")
+    for ax, title, xlabel in zip(axes, titles, xlabels):
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("success rate")
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    if results["methods"]:
+        axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
