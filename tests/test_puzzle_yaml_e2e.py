@@ -55,7 +55,10 @@ def test_sokoban_sft_then_multi_turn_grpo_from_yaml(tiny_models, tmp_path):
 def test_vgrp_sft_then_multi_turn_grpo_on_images_from_yaml(tiny_models, tmp_path):
     data = tmp_path / "sudoku"
     assert main(["data", "build", "vgrp-sudoku", "--split", "train", "--format", "solution", "--size", "4",
-                 "--num", "8", "--out", str(data)]) == 0
+                 "--grid-style", "rows", "--num", "8", "--out", str(data)]) == 0
+    row = json.loads((data / "data.jsonl").read_text().splitlines()[0])
+    target = json.loads(row["messages"][1]["content"][0]["text"])
+    assert all(isinstance(r, str) and len(r) == 4 for r in target["perception"] + target["answer"])  # rows style
     sft = tmp_path / "sft"
     assert main(["train", str(ROOT / "tasks/vgrp/recipes/sudoku_sft.yaml"),
                  f"model.name_or_path={tiny_models['qwen2-vl']}", f"data.train_path={data / 'data.jsonl'}",

@@ -35,6 +35,9 @@ def test_verdict_reads_the_table():
     assert "cot+div held-out 0.60 / harder 0.60 vs rl 0.40 / 0.40 (holds" in text
     assert "answer-only 0.70" in text  # fake suite: the frozen-prompt check
     assert "general points: every arm is near 0 in distribution" in text
+    # learned in distribution, but cot+div and rl near 0 off-distribution: "matches RL" is not claimed
+    low = _canned({arm: {"*": 0.0, "in-dist": 0.5} for arm in ARMS}, GP_SUITES)
+    assert "(not tested: both near 0; in distribution cot+div 0.50, rl 0.50)" in "\n".join(verdict({"gp": low}))
 
 
 def test_report_has_success_and_parse_failures():
@@ -57,3 +60,6 @@ def test_study_commands_are_registered(capsys):
     assert "expected a comma list of sokoban, general_points" in capsys.readouterr().err
     assert main(["study", "vgrp", "--trained", "chess", "--out", "/nonexistent/x"]) == 2
     assert main(["study", "vgrp", "--untrained", "sudoku", "--out", "/nonexistent/x"]) == 2
+    assert main(["study", "vgrp", "--workers", "0", "--out", "/nonexistent/x"]) == 2
+    assert main(["study", "debunk", "--workers", "0", "--out", "/nonexistent/x"]) == 2
+    assert "--workers 0: expected an int >= 1" in capsys.readouterr().err

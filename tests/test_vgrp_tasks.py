@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from envs.vgrp import get_puzzle
+from envs.vgrp import get_puzzle, render_text
 from tasks.vgrp import api
 from tasks.vgrp.parser import ParseStats, parse_response, perception_correct
 from tasks.vgrp.prompts import build_prompt
@@ -166,3 +166,74 @@ def test_probe_datasets_and_scoring(tmp_path, probe):
     assert report["probes"][f"{probe}/light_up"] == {"n": 4, "accuracy": 0.75}
     with pytest.raises(ValueError, match="probe"):
         build_probe_dataset("light_up", tmp_path, 1, 0, probe="causality")
+
+
+@pytest.mark.parametrize("name", api.PUZZLES)
+def test_rows_grid_style_reads_back_and_verifies(name):
+    """``grid_style="rows"`` (one string per row) parses back to the same grids for every puzzle at each of its sizes,
+    the solution passes the strict verifier, and it is shorter than VGRP's 2-D lists."""
+    from envs.vgrp import verify
+    from tasks.vgrp.prompts import build_target
+
+    p = get_puzzle(name)
+    for difficulty in sorted(p.sizes):
+        inst = p.generate(seed=2, difficulty=difficulty)
+        rows = build_target(inst, inst.solution, "think text", grid_style="rows")
+        spaced = build_target(inst, inst.solution, "think text", grid_style="spaced")
+        lists = build_target(inst, inst.solution, "think text")
+        for text in (rows, spaced, lists):
+            parsed = parse_response(text)
+            assert parsed.status == "ok" and parsed.perception == inst.board and parsed.answer == inst.solution
+            assert parsed.think == "think text"
+        assert verify(p, parse_response(rows).answer, inst).success
+        assert len(rows) <= len(spaced) < len(lists)
+        if name in ("sudoku", "futoshiki", "binairo", "kakurasu") and inst.size < 10:  # spaced rows copy the board
+            board = render_text(p, inst).splitlines()
+            assert all(line in board for line in json.loads(spaced)["perception"])
+        prompt = build_prompt(p, inst, "solution", with_image=False, grid_style="rows")
+        assert '"perception": ["<row 0>", ...]' in prompt and "one string" in prompt
+
+
+def test_grid_rows_falls_back_to_spaces_and_bad_style():
+    from tasks.vgrp.prompts import build_target, grid_rows
+
+    assert grid_rows([["*", "3"], ["1", "2"]]) == ["*3", "12"]
+    # "101" would read back as three cells, "1e" mixes a digit and a letter: both keep their spaces
+    assert grid_rows([["10", "1"], ["*", "e"], ["1", "e"]]) == ["10 1", "*e", "1 e"]
+    assert grid_rows([["*", "3"], ["1", "2"]], spaced=True) == ["* 3", "1 2"]
+    inst = get_puzzle("sudoku").generate(seed=0, difficulty="easy")
+    with pytest.raises(ValueError, match="grid_style"):
+        build_target(inst, inst.solution, grid_style="csv")
+    with pytest.raises(ValueError, match="grid_style"):
+        api.build_dataset("sudoku", "/nonexistent-never-created", 1, 0, grid_style="csv")
+
+
+def test_partial_credit_metrics(tmp_path):
+    """perception_cells and answer_keeps_givens: exact arithmetic on a hand-made 4x4 sudoku item."""
+    from tasks.vgrp.evaluate import keeps_givens, perception_cells
+
+    p = get_puzzle("sudoku")
+    inst = p.generate(size=4, seed=0)
+    board = [row[:] for row in inst.board]
+    assert perception_cells(p, board, inst) == 1.0 and perception_cells(p, None, inst) == 0.0
+    wrong = [row[:] for row in board]
+    wrong[0][0] = "9" if wrong[0][0] != "9" else "8"
+    assert perception_cells(p, wrong, inst) == 15 / 16
+    assert perception_cells(p, board[:2], inst) == 8 / 16  # two rows missing: 8 cells wrong
+    assert keeps_givens(inst.solution, inst) and not keeps_givens(inst.solution[:3], inst)
+    r, c = next((r, c) for r, row in enumerate(board) for c, x in enumerate(row) if x != "*")
+    broken = [row[:] for row in inst.solution]
+    broken[r][c] = "1" if broken[r][c] != "1" else "2"
+    assert not keeps_givens(broken, inst)
+    api.build_dataset("sudoku", tmp_path, num=2, seed=0, size=4, with_image=False)
+    rows = [json.loads(line) for line in (tmp_path / "data.jsonl").read_text().splitlines()]
+    preds = tmp_path / "p.jsonl"
+    first = rows[0]["answer"]
+    half = [row if k < 2 else ["*"] * 4 for k, row in enumerate(first["board"])]  # rows 2-3 read as empty
+    cells = sum(x == "*" for row in first["board"][2:] for x in row)
+    preds.write_text(json.dumps({"id": rows[0]["id"], "prediction": json.dumps({"perception": half,
+                                                                               "answer": first["solution"]})}) + "\n" +
+                     json.dumps({"id": rows[1]["id"], "prediction": "no"}) + "\n")
+    o = api.evaluate_predictions(preds, tmp_path / "data.jsonl")["overall"]
+    assert o["perception_cells"] == round((8 + cells) / 16 / 2, 4)
+    assert o["answer_keeps_givens"] == 0.5 and o["answer_acc"] == 0.5

@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "learnable by tiny models; docs/puzzles.md)")
     parser.add_argument("--size", type=int, default=None, help="vgrp grid size")
     parser.add_argument("--difficulty", default=None, help="vgrp difficulty (easy|medium|hard)")
+    parser.add_argument("--grid-style", default=None, choices=("lists", "rows"),
+                        help="vgrp grids in targets: lists (VGRP's 2-D lists, default) or rows (one string per row)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                 # without a split parameter, keep splits disjoint by offsetting the seed into the split's range
                 "seed": args.seed if takes_split else SPLIT_BASES[args.split] + args.seed,
                 "out": args.out, "out_dir": args.out, "modality": args.modality,
-                "with_image": args.modality != "text", "size": args.size, "difficulty": args.difficulty})
+                "with_image": args.modality != "text", "size": args.size, "difficulty": args.difficulty,
+                "grid_style": args.grid_style})
             print(json.dumps(result, default=str) if result is not None else f"built {world} into {args.out}")
             return 0
         from tasks.puzzles.build import BuildConfig, build_general_points, build_sokoban

@@ -9,9 +9,12 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/debunk-study", help="work folder (data, runs, transcripts, results)")
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer steps and levels (under 10 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller data, fewer steps and levels (about 15 min on 2 idle cores; docs/puzzles.md)")
     parser.add_argument("--worlds", default="sokoban,general_points", help="comma list: sokoban, general_points")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="SFT runs side by side (default: usable cores, at most 2; 1 = in-process)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     if bad or not worlds:
         raise ConfigError(f"--worlds {args.worlds!r}: expected a comma list of sokoban, general_points")
     settings.worlds, settings.seed = worlds, args.seed
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError(f"--workers {args.workers}: expected an int >= 1")
+        settings.workers = args.workers
     results = run_study(settings)
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, curves: {out / 'curves.png'}, transcripts: {out}/<world>/transcripts/")

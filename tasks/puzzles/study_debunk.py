@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.puzzles.study_common import (Clock, evaluate_env, grpo_env_config, markdown_table, plot_panels,
-                                       read_metrics, series, sft_config)
+from tasks.puzzles.study_common import (Clock, default_workers, evaluate_env, grpo_env_config, markdown_table,
+                                       plot_panels, read_metrics, series, sft_config, train_all)
 
 PLUGINS = ("tasks.puzzles.env_tasks",)
 SFT_ARMS: tuple[tuple[str, bool, bool], ...] = (
@@ -66,18 +66,20 @@ class DebunkSettings:
     sok_rows: int = 3000
     sok_sft_steps: int = 500
     sok_rl_steps: int = 30
-    sok_eval_levels: int = 128
+    sok_eval_levels: int = 64
     gp_rows: int = 2000
-    gp_sft_steps: int = 300
+    gp_sft_steps: int = 600
     gp_rl_steps: int = 15
     gp_eval_hands: int = 128
     micro_batch: int = 32
+    lr: float = 3e-3
+    workers: int = field(default_factory=default_workers)
     keep_transcripts: int = 3
 
     @classmethod
     def quick(cls, out: Path) -> "DebunkSettings":
-        return cls(out=out, sok_rows=1200, sok_sft_steps=150, sok_rl_steps=8, sok_eval_levels=32, gp_rows=600,
-                   gp_sft_steps=80, gp_rl_steps=4, gp_eval_hands=32, micro_batch=16)
+        return cls(out=out, sok_rows=1200, sok_sft_steps=300, sok_rl_steps=8, sok_eval_levels=32, gp_rows=600,
+                   gp_sft_steps=300, gp_rl_steps=4, gp_eval_hands=32, micro_batch=16)
 
     def describe(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
@@ -118,13 +120,14 @@ def _world_run(world: str, s: DebunkSettings, base: Path, clock: Clock, log: Any
     max_length = 640 if sok else 768
     from mmsft import api
 
-    models: dict[str, Path] = {}
-    for name, cot, diverse in SFT_ARMS:
+    jobs: dict[str, dict[str, Any]] = {}
+    for name, cot, diverse in sorted(SFT_ARMS, key=lambda a: not a[1]):  # CoT runs (the longest) start first
         data = clock.run(f"{world}/data/{name}", lambda: _build(world, out / "data" / name, "cot" if cot else "ans",
                                                                   diverse, rows, s.seed))
-        cfg = sft_config(base, data, out / "runs" / name, sft_steps, s.micro_batch, max_length, seed=s.seed)
-        models[name] = clock.run(f"{world}/train/{name}", lambda: api.train(cfg)).final_model_dir
-        log(f"[{world}] SFT {name}: {sft_steps} steps")
+        jobs[name] = sft_config(base, data, out / "runs" / name, sft_steps, s.micro_batch, max_length, lr=s.lr,
+                                seed=s.seed)
+    models = train_all(jobs, clock, s.workers, log, prefix=f"{world}/train/")
+    log(f"[{world}] SFT {', '.join(jobs)}: {sft_steps} steps each")
     env = (_sokoban_env(False, {}, 8) if sok else _gp_env(False, {}))
     env = {**env, "task_args": dict(env["task_args"])}
     if sok:
@@ -221,9 +224,12 @@ def verdict(worlds: dict[str, Any]) -> list[str]:
                      f"{cmp(hard['cot'], hard['answer-only'])} answer-only {hard['answer-only']:.2f} "
                      f"({'holds' if hard['cot'] > hard['answer-only'] + 0.05 else 'not shown'}).")
         matches = held["cot+div"] >= held["rl"] - 0.05 and hard["cot+div"] >= hard["rl"] - 0.05
+        # "matches" is vacuous when neither arm learned anything off-distribution
+        near_zero = max(held["cot+div"], hard["cot+div"], held["rl"], hard["rl"]) < 0.05
+        status = "not tested: both near 0" if near_zero else ("holds" if matches else "not shown")
         lines.append(f"{w}: diversity + CoT matches or beats RL — cot+div held-out {held['cot+div']:.2f} / harder "
                      f"{hard['cot+div']:.2f} vs rl {held['rl']:.2f} / {hard['rl']:.2f} "
-                     f"({'holds' if matches else 'not shown'}"
+                     f"({status}"
                      f"; in distribution cot+div {ind['cot+div']:.2f}, rl {ind['rl']:.2f}).")
         if world == "sokoban":
             fake = {arm: res[arm]["actions-fake"]["success"] for arm in res}

@@ -3,7 +3,8 @@
 
 - ``PUZZLES``: the 20 puzzle names (``aquarium`` ... ``trees_and_tents``)
 - ``build_dataset(puzzle, out_dir, num, seed, size=None, difficulty=None, fmt="solution"|"reasoning",
-  with_image=True) -> dict``: writes ``out_dir/data.jsonl`` + ``out_dir/images/*.png`` and returns counts
+  with_image=True, grid_style="lists"|"rows"|"spaced") -> dict``: writes ``out_dir/data.jsonl`` +
+  ``out_dir/images/*.png`` and returns counts
 - ``evaluate_predictions(predictions_path, dataset_path=None) -> dict``: the evaluation report
 """
 
@@ -20,10 +21,13 @@ PUZZLES: tuple[str, ...] = PUZZLE_NAMES
 
 
 def build_dataset(puzzle: str, out_dir: str | Path, num: int, seed: int, size: int | None = None,
-                  difficulty: str | None = None, fmt: str = "solution", with_image: bool = True) -> dict[str, Any]:
-    """Build an S-SFT (``fmt="solution"``) or R-SFT (``fmt="reasoning"``) set for one puzzle; returns counts."""
+                  difficulty: str | None = None, fmt: str = "solution", with_image: bool = True,
+                  grid_style: str = "lists") -> dict[str, Any]:
+    """Build an S-SFT (``fmt="solution"``) or R-SFT (``fmt="reasoning"``) set for one puzzle; returns counts.
+    ``grid_style="rows"`` / ``"spaced"`` write each grid row as one string (about half the tokens;
+    ``tasks.vgrp.prompts``)."""
     return _dataset.build_dataset(puzzle, out_dir, num, seed, size=size, difficulty=difficulty, fmt=fmt,
-                                  with_image=with_image)
+                                  with_image=with_image, grid_style=grid_style)
 
 
 def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path | None = None) -> dict[str, Any]:

@@ -9,13 +9,16 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/vgrp-study", help="work folder (data, runs, eval, transcripts, results)")
-    parser.add_argument("--quick", action="store_true", help="smaller data, fewer steps and instances (under 10 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller data, fewer steps and instances (about 6 min on 2 idle cores; docs/vgrp.md)")
     parser.add_argument("--trained", default="sudoku", help="the puzzle trained on")
     parser.add_argument("--untrained", default="", help="comma list of puzzles never trained on (default: the "
                         "preset's: futoshiki,binairo[,kakurasu])")
     parser.add_argument("--size", type=int, default=4, help="grid size of every puzzle")
     parser.add_argument("--no-image", action="store_true", help="skip the image-observation arm")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="training processes side by side (default: usable cores, at most 2; 1 = in-process)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--trained {args.trained!r} is also listed in --untrained")
     settings.trained, settings.untrained, settings.size = args.trained, untrained, args.size
     settings.image, settings.seed = not args.no_image, args.seed
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError(f"--workers {args.workers}: expected an int >= 1")
+        settings.workers = args.workers
     results = run_study(settings)
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, curves: {out / 'curves.png'}, transcripts: {out / 'transcripts'}")

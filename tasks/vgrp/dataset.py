@@ -19,7 +19,7 @@ from envs.vgrp.core import LEVELS
 from envs.vgrp.probes import cell_at_probe, valid_move_probe
 from envs.vgrp.registry import get_puzzle
 from envs.vgrp.render import render_image
-from tasks.vgrp.prompts import FORMATS, build_prompt, build_target
+from tasks.vgrp.prompts import FORMATS, GRID_STYLES, build_prompt, build_target
 from tasks.vgrp.reasoning import reasoning_target
 
 
@@ -29,11 +29,14 @@ def content_hash(board: list[list[str]], clues: dict[str, Any]) -> str:
 
 def build_dataset(puzzle: str, out_dir: str | Path, num: int, seed: int, size: int | None = None,
                   difficulty: str | None = None, fmt: str = "solution", with_image: bool = True,
-                  image_px: int = 800, n_clues: int | None = None) -> dict[str, Any]:
-    """Generate ``num`` distinct instances and write them as SFT rows; returns counts."""
+                  image_px: int = 800, n_clues: int | None = None, grid_style: str = "lists") -> dict[str, Any]:
+    """Generate ``num`` distinct instances and write them as SFT rows; returns counts. ``grid_style``: ``lists``
+    (VGRP's 2-D lists) or ``rows`` (one string per row; :mod:`tasks.vgrp.prompts`)."""
     p = get_puzzle(puzzle)
     if fmt not in FORMATS:
         raise ValueError(f"fmt={fmt!r}: expected one of {FORMATS}")
+    if grid_style not in GRID_STYLES:
+        raise ValueError(f"grid_style={grid_style!r}: expected one of {GRID_STYLES}")
     if not isinstance(num, int) or num < 1:
         raise ValueError(f"num={num!r}: expected an int >= 1")
     if difficulty is not None and difficulty not in LEVELS:
@@ -66,21 +69,22 @@ def build_dataset(puzzle: str, out_dir: str | Path, num: int, seed: int, size: i
             else:
                 think, answer = None, inst.solution
             i = counts["rows"] + 1
+            target = build_target(inst, answer, think, grid_style)
             user: list[dict[str, Any]] = []
             if with_image:
                 rel = f"images/{i:06d}.png"
                 Image.fromarray(render_image(p, inst, px=image_px)).save(out / rel, compress_level=3)
                 user.append({"type": "image", "image": rel})
                 counts["images"] += 1
-            user.append({"type": "text", "text": build_prompt(p, inst, fmt, with_image)})
+            user.append({"type": "text", "text": build_prompt(p, inst, fmt, with_image, grid_style)})
             row = {
                 "id": f"vgrp-{p.name}-{n}-{seed}-{i:06d}",
                 "messages": [{"role": "user", "content": user},
-                             {"role": "assistant", "content": [{"type": "text", "text": build_target(inst, answer, think)}]}],
+                             {"role": "assistant", "content": [{"type": "text", "text": target}]}],
                 "answer": {**inst.to_dict(), "with_image": with_image},
                 "meta": {"puzzle": p.name, "size": n, "difficulty": inst.difficulty, "level_seed": level_seed,
                          "n_givens": sum(x != "*" for r in inst.board for x in r), "fmt": fmt,
-                         "with_image": with_image, "hash": key},
+                         "grid_style": grid_style, "with_image": with_image, "hash": key},
             }
             fh.write(json.dumps(row) + "\n")
             counts["rows"] += 1

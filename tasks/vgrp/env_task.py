@@ -11,7 +11,8 @@ distribution); the answer is VGRP's JSON (``perception`` and ``answer`` grids), 
 An answer with no readable grid is passed to the env (reward 0, no progress) and counted by its parse status
 (``no_grid``, ``perception_only``, ...). ``task_args``: ``puzzle`` (for ``vgrp``), ``size``, ``difficulty``
 (easy), ``n_clues``, ``reward`` (strict | solution_only | dense), ``image_px`` (800), ``format``
-(solution | reasoning), ``unique`` (false).
+(solution | reasoning), ``unique`` (false), ``grid_style`` (lists | rows: the reply layout the prompt asks for,
+as in :func:`tasks.vgrp.prompts.build_prompt`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from mmsft.rollout.tasks import ENV_TASKS, EnvTask, GeneratedTurn, TurnAction, T
 from tasks.vgrp.prompts import build_prompt
 
 _DEFAULTS: dict[str, Any] = {"puzzle": None, "size": None, "difficulty": "easy", "n_clues": None, "reward": "strict",
-                             "image_px": 800, "format": "solution", "unique": False}
+                             "image_px": 800, "format": "solution", "unique": False,
+                             "grid_style": "lists"}
 
 
 class VGRPTask(EnvTask):
@@ -57,7 +59,8 @@ class VGRPTask(EnvTask):
         images = [observation["image"]] if self.cfg.observation != "text" else []
         if turn == 0:
             game = env.envs[slot]  # type: ignore[attr-defined]
-            text = build_prompt(game.puzzle, game.instance, self.args["format"], with_image=bool(images))
+            text = build_prompt(game.puzzle, game.instance, self.args["format"], with_image=bool(images),
+                                grid_style=self.args["grid_style"])
             return TurnPrompt(text, images)
         violations = info.get("violations") or []
         problem = ", ".join(map(str, violations[:5])) if violations else f"parse status {info.get('parse_status')}"

@@ -4,6 +4,11 @@ Per VGRP: perception accuracy (the perceived initial board is right in every cel
 right, givens kept, every rule holds; no partial credit) and answer accuracy given correct perception, overall,
 by puzzle and by puzzle/size. ``success`` is VGRP's vision-mode answer score: answer correct AND perception
 correct when the item showed an image (text-mode items need only the answer).
+
+Partial credit, reported next to VGRP's all-or-nothing scores (ours, not VGRP's): ``perception_cells``, the mean
+share of board cells read right (cells beyond a wrong-shaped grid, and every cell of an unparsed reply, count as
+wrong), and ``answer_keeps_givens``, the share of replies whose answer grid has the board's shape and repeats every
+non-empty cell of the initial board. They show partial learning where the exact scores are all 0.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from envs.verdict import too_long
 from envs.vgrp.core import Instance, verify
 from envs.vgrp.registry import get_puzzle
+from envs.vgrp.answer import normalize_board
 from tasks.vgrp.parser import ParseStats, perception_correct
 
 PREDICTION_KEYS = ("prediction", "response", "completion", "output", "generated", "text", "model_output")
@@ -49,23 +55,49 @@ def _prediction_text(row: dict[str, Any]) -> Any:
     return None
 
 
+def perception_cells(puzzle: Any, perceived: list[list[str]] | None, inst: Instance) -> float:
+    """Share of the ``size x size`` board cells that ``perceived`` reads right (0/*/e = empty, as in VGRP's
+    perception score); missing or extra rows and cells count as wrong (extra ones are ignored)."""
+    if not perceived:
+        return 0.0
+    n = inst.size
+    truth = normalize_board(puzzle, inst.board)
+    seen = normalize_board(puzzle, [row[:n] for row in perceived[:n]])
+    hits = sum(a == b for row_t, row_s in zip(truth, seen) for a, b in zip(row_t, row_s))
+    return hits / (n * n)
+
+
+def keeps_givens(answer: list[list[str]], inst: Instance) -> bool:
+    """``answer`` has the board's shape and repeats every non-empty cell of the initial board unchanged."""
+    n = inst.size
+    if len(answer) != n or any(len(row) != n for row in answer):
+        return False
+    return all(str(answer[r][c]).strip().lower() == str(x).strip().lower()
+               for r, row in enumerate(inst.board) for c, x in enumerate(row) if x != "*")
+
+
 class _Bucket:
     def __init__(self) -> None:
-        self.n = self.perc = self.ans = self.success = self.ans_and_perc = 0
+        self.n = self.perc = self.ans = self.success = self.ans_and_perc = self.givens = 0
+        self.cells = 0.0
 
-    def add(self, perc: bool, ans: bool, success: bool) -> None:
+    def add(self, perc: bool, ans: bool, success: bool, cells: float = 0.0, givens: bool = False) -> None:
         self.n += 1
         self.perc += perc
         self.ans += ans
         self.success += success
         self.ans_and_perc += perc and ans
+        self.cells += cells
+        self.givens += givens
 
     def as_dict(self) -> dict[str, Any]:
         def rate(a: int, b: int) -> float | None:
             return round(a / b, 4) if b else None
 
         return {"n": self.n, "success": rate(self.success, self.n), "perception_acc": rate(self.perc, self.n),
-                "answer_acc": rate(self.ans, self.n), "answer_acc_given_perception": rate(self.ans_and_perc, self.perc)}
+                "answer_acc": rate(self.ans, self.n), "answer_acc_given_perception": rate(self.ans_and_perc, self.perc),
+                "perception_cells": round(self.cells / self.n, 4) if self.n else None,
+                "answer_keeps_givens": rate(self.givens, self.n)}
 
 
 def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path | None = None) -> dict[str, Any]:
@@ -97,18 +129,21 @@ def evaluate_predictions(predictions_path: str | Path, dataset_path: str | Path 
         puzzle = get_puzzle(inst.puzzle)
         parsed = stats.parse(_prediction_text(row))
         perc = perception_correct(puzzle, parsed.perception, inst)
+        cells = perception_cells(puzzle, parsed.perception, inst)
+        givens = False
         if parsed.answer is None:
             ans = False
             violations["unparsed"] += 1
         else:
             verdict = verify(puzzle, parsed.answer, inst)
             ans = verdict.ok
+            givens = keeps_givens(parsed.answer, inst)
             violations.update(verdict.violations)
         with_image = bool(spec.get("with_image", ref.get("meta", {}).get("with_image", True)))
         success = ans and (perc or not with_image)
-        overall.add(perc, ans, success)
-        by_puzzle.setdefault(inst.puzzle, _Bucket()).add(perc, ans, success)
-        by_size.setdefault(f"{inst.puzzle}/{inst.size}x{inst.size}", _Bucket()).add(perc, ans, success)
+        for bucket in (overall, by_puzzle.setdefault(inst.puzzle, _Bucket()),
+                       by_size.setdefault(f"{inst.puzzle}/{inst.size}x{inst.size}", _Bucket())):
+            bucket.add(perc, ans, success, cells, givens)
     return {
         "n_predictions": len(preds), "n_scored": overall.n, "unmatched": unmatched,
         "overall": overall.as_dict(),

@@ -11,6 +11,13 @@ Binairo, Kakurasu). Arms, from tiny random-init models (``mmsft models build-tin
 * ``s-sft-image``: S-SFT on the tiny vision-language model with the rendered board image only (VGRP's vision
   mode; text vs image observations).
 
+Every SFT target and prompt writes grids as one string per row (``grid_style="rows"``: ``["*3*2", ...]``, read by
+the same tolerant VGRP parser). With VGRP's literal 2-D lists a 4x4 answer is 195 tokens of the tiny BPE
+tokenizer, mostly ``", "`` fragments, and after 80 steps the random-init model only repeated them (every answer
+``no_json``); rows halve the answer (83 tokens), and the model learns the format and copies the board within a
+few hundred steps. Generation budgets are set from the longest built target (:func:`token_budget`), so no answer
+is cut by ``max_new_tokens``.
+
 Evaluation (greedy, ``puzzle_success`` evaluator, VGRP's verifier): test instances generated from a seed range
 disjoint from training and checked by content hash (an overlapping instance is dropped and counted). Reported per
 puzzle: success (VGRP's answer score: rules hold, givens kept, and for image items perception right), perception
@@ -22,12 +29,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.puzzles.study_common import (Clock, grpo_env_config, markdown_table, plot_panels, read_metrics, series,
-                                       sft_config)
+from tasks.puzzles.study_common import (Clock, default_workers, grpo_env_config, markdown_table, plot_panels,
+                                       read_metrics, series, sft_config, train_all)
 
 PLUGINS = ("tasks.vgrp.env_task", "tasks.puzzles.evaluators")
 TEST_SEED_OFFSET = 1_000_003
@@ -45,17 +52,20 @@ class VGRPSettings:
     untrained: tuple[str, ...] = ("futoshiki", "binairo", "kakurasu")
     size: int = 4
     rows: int = 1500
-    sft_steps: int = 300
+    sft_steps: int = 1000
     rl_steps: int = 12
     eval_n: int = 64
     image: bool = True
     image_px: int = 224
     micro_batch: int = 16
+    lr: float = 3e-3
+    grid_style: str = "rows"
+    workers: int = field(default_factory=default_workers)
     keep_transcripts: int = 3
 
     @classmethod
     def quick(cls, out: Path) -> "VGRPSettings":
-        return cls(out=out, rows=400, sft_steps=80, rl_steps=3, eval_n=16, untrained=("futoshiki", "binairo"))
+        return cls(out=out, rows=400, sft_steps=400, rl_steps=3, eval_n=16, untrained=("futoshiki", "binairo"))
 
     def describe(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
@@ -70,8 +80,29 @@ def _build(puzzle: str, out: Path, num: int, seed: int, fmt: str, image: bool, s
 
     if out.exists():
         shutil.rmtree(out)
-    build_dataset(puzzle, out, num, seed, size=s.size, fmt=fmt, with_image=image, image_px=s.image_px)
+    build_dataset(puzzle, out, num, seed, size=s.size, fmt=fmt, with_image=image, image_px=s.image_px,
+                  grid_style=s.grid_style)
     return out / "data.jsonl"
+
+
+def token_budget(paths: list[Path], tokenizer_dir: str | Path, margin: int = 16) -> tuple[int, int]:
+    """(longest assistant target, longest prompt + target) in tokens of ``tokenizer_dir``'s tokenizer over the rows of
+    ``paths``, plus ``margin`` each (the end-of-turn token and slack); generation and training limits are set from
+    these so that no answer is cut."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    target = total = 0
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if not line.strip():
+                continue
+            user, reply = json.loads(line)["messages"][:2]
+            prompt = next(c["text"] for c in user["content"] if c.get("type") == "text")
+            n_target = len(tok(reply["content"][0]["text"])["input_ids"])
+            target = max(target, n_target)
+            total = max(total, n_target + len(tok(prompt)["input_ids"]))
+    return target + margin, total + margin
 
 
 def drop_overlap(test: Path, train_hashes: set[str]) -> int:
@@ -89,9 +120,21 @@ def _evaluate(model: Path, data: Path, out_dir: Path, max_new_tokens: int) -> di
                  batch_size=16)
     report = json.loads((out_dir / "report.json").read_text())
     overall = report["overall"]
+    boards = [json.loads(x)["answer"]["board"] for x in Path(data).read_text().splitlines() if x.strip()]
     return {"n": overall["n"], "success": overall["success"], "perception_acc": overall["perception_acc"],
             "answer_acc": overall["answer_acc"], "answer_acc_given_perception": overall["answer_acc_given_perception"],
+            "perception_cells": overall.get("perception_cells"),
+            "answer_keeps_givens": overall.get("answer_keeps_givens"),
+            "perception_cells_if_all_empty": empty_share(boards),
             "parse": report["parse"], "violations": report["violations"]}
+
+
+def empty_share(boards: list[list[list[str]]]) -> float | None:
+    """Mean share of empty (``*``) cells: the ``perception_cells`` score of a model that reads every cell as empty."""
+    if not boards:
+        return None
+    return round(sum(sum(x == "*" for row in b for x in row) / sum(len(row) for row in b) for b in boards)
+                 / len(boards), 4)
 
 
 def _transcripts(eval_dir: Path, data: Path, target: Path, keep: int) -> None:
@@ -144,26 +187,38 @@ def run_study(s: VGRPSettings, log: Any = print) -> dict[str, Any]:
             overlap[key] = drop_overlap(path, train_hashes)
     log(f"data built; test instances dropped for overlapping training: {overlap}")
 
-    models: dict[str, Path] = {}
-    max_length = 1024
-    for arm in ("s-sft", "r-sft"):
-        cfg = sft_config(text_base, train[arm], out / "runs" / arm, s.sft_steps, s.micro_batch,
-                         1280 if arm == "r-sft" else max_length, seed=s.seed)
-        models[arm] = clock.run(f"train/{arm}", lambda: api.train(cfg)).final_model_dir
-        log(f"SFT {arm}: {s.sft_steps} steps")
-    env = {"mode": "single_turn", "max_turns": 1, "max_new_tokens_per_turn": 224, "episode_reward": "return",
-           "task_args": {"size": s.size, "reward": "dense", "format": "solution"}}
+    # generation / training limits from the longest target and prompt of each format (+ chat template and image
+    # tokens: the tiny VL model spends at most 64 tokens on a 224 px board)
+    budget = {fmt: token_budget([train[a] for a in train if (a == "r-sft") == (fmt == "reasoning")] +
+                                [p for k, p in tests.items() if k.endswith("/" + fmt)], text_base)
+              for fmt in ("solution", "reasoning")}
+    new_tokens = {fmt: b[0] for fmt, b in budget.items()}
+    max_length = {fmt: b[1] + 96 for fmt, b in budget.items()}
+    log(f"token budgets (max_new_tokens, max_length): { {f: (new_tokens[f], max_length[f]) for f in budget} }")
+
+    jobs: dict[str, dict[str, Any]] = {}
+    for arm in ("r-sft", "s-sft"):  # longest first: the SFT runs train side by side (``workers``)
+        fmt = "reasoning" if arm == "r-sft" else "solution"
+        jobs[arm] = sft_config(text_base, train[arm], out / "runs" / arm, s.sft_steps, s.micro_batch,
+                               max_length[fmt], lr=s.lr, seed=s.seed)
+    if s.image:
+        vl_base = clock.run("base", lambda: build_tiny("qwen2-vl", out / "base-vl", seed=s.seed))
+        jobs["s-sft-image"] = sft_config(vl_base, train["s-sft-image"], out / "runs" / "s-sft-image", s.sft_steps,
+                                         s.micro_batch, max_length["solution"], lr=s.lr, seed=s.seed)
+    trained = train_all(jobs, clock, s.workers, log)
+    models: dict[str, Path] = {a: trained[a] for a in ("s-sft", "r-sft")}
+    log(f"SFT {', '.join(jobs)}: {s.sft_steps} steps each")
+    env = {"mode": "single_turn", "max_turns": 1, "max_new_tokens_per_turn": new_tokens["solution"],
+           "episode_reward": "return",
+           "task_args": {"size": s.size, "reward": "dense", "format": "solution", "grid_style": s.grid_style}}
     for arm, start in (("rl", text_base), ("s-sft->rl", models["s-sft"])):
-        cfg = grpo_env_config(start, f"vgrp-{s.trained}", out / "runs" / arm, s.rl_steps, env, max_length,
-                              prompts_per_step=4, lr=1e-4, micro_batch=32, seed=s.seed, plugins=PLUGINS)
+        cfg = grpo_env_config(start, f"vgrp-{s.trained}", out / "runs" / arm, s.rl_steps, env,
+                              max_length["solution"], prompts_per_step=4, lr=1e-4, micro_batch=32, seed=s.seed,
+                              plugins=PLUGINS)
         models[arm] = clock.run(f"train/{arm}", lambda: api.train(cfg)).final_model_dir
         log(f"GRPO {arm}: {s.rl_steps} steps")
     if s.image:
-        vl_base = clock.run("base", lambda: build_tiny("qwen2-vl", out / "base-vl", seed=s.seed))
-        cfg = sft_config(vl_base, train["s-sft-image"], out / "runs" / "s-sft-image", s.sft_steps, s.micro_batch,
-                         max_length, seed=s.seed)
-        models["s-sft-image"] = clock.run("train/s-sft-image", lambda: api.train(cfg)).final_model_dir
-        log(f"SFT s-sft-image: {s.sft_steps} steps")
+        models["s-sft-image"] = trained["s-sft-image"]
 
     arms: dict[str, dict[str, Any]] = {}
     for arm, model in models.items():
@@ -176,13 +231,14 @@ def run_study(s: VGRPSettings, log: Any = print) -> dict[str, Any]:
                 continue
             eval_dir = out / "eval" / arm / puzzle
             arms[arm][puzzle] = clock.run(f"eval/{arm}", lambda: _evaluate(
-                model, path, eval_dir, 480 if fmt == "reasoning" else 224))
+                model, path, eval_dir, new_tokens[fmt]))
             arms[arm][puzzle]["trained"] = puzzle == s.trained
             _transcripts(eval_dir, path, out / "transcripts" / arm / f"{puzzle}.txt", s.keep_transcripts)
         log(f"{arm}: " + ", ".join(f"{p} {m['success']:.2f}" for p, m in arms[arm].items()))
         partial = {"arms": arms, "overlap_dropped": overlap, "time": {"total": clock.total(), "phases": clock.phases}}
         (out / "results.partial.json").write_text(json.dumps(partial, indent=2))  # an interrupted run keeps these
     results = {"settings": s.describe(), "arms": arms, "overlap_dropped": overlap,
+               "token_budgets": {f: {"max_new_tokens": new_tokens[f], "max_length": max_length[f]} for f in budget},
                "time": {"total": clock.total(), "phases": clock.phases}}
     results["verdict"] = verdict(results["arms"], s.trained)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -209,6 +265,18 @@ def verdict(arms: dict[str, dict[str, Any]], trained: str) -> list[str]:
         lines.append(f"{arm}: trained puzzle success {own['success']:.2f} (perception {own['perception_acc']:.2f}, "
                      f"answer {own['answer_acc']:.2f}); untrained puzzles success {other_success:.2f} "
                      f"(perception {other_perc:.2f}).")
+    for arm, by_puzzle in arms.items():
+        own = by_puzzle.get(trained)
+        if own is None or own.get("perception_cells") is None:
+            continue
+        others = [m for p, m in by_puzzle.items() if p != trained]
+        ok = [m["parse"].get("ok", 0) / max(m["n"], 1) for m in others]
+        own_ok = own["parse"].get("ok", 0) / max(own["n"], 1)
+        lines.append(f"{arm} partial credit: trained puzzle parse ok {own_ok:.2f}, "
+                     f"perception cells {own['perception_cells']:.2f} (all-empty reading "
+                     f"{own.get('perception_cells_if_all_empty') or 0:.2f}), answers keeping the givens "
+                     f"{own.get('answer_keeps_givens') or 0:.2f}; untrained puzzles parse ok "
+                     f"{(sum(ok) / len(ok)) if ok else float('nan'):.2f}.")
     sft = [a for a in ("s-sft", "r-sft") if a in arms and trained in arms[a]]
     helped = [a for a in sft if arms[a][trained]["success"] > 0.05]
     transfer = [a for a in sft if any(m["success"] > 0.05 for p, m in arms[a].items() if p != trained)]
@@ -224,9 +292,28 @@ def verdict(arms: dict[str, dict[str, Any]], trained: str) -> list[str]:
     return lines
 
 
+def _cells(m: dict[str, Any]) -> str:
+    """``perception cells (score of reading every cell as empty)``."""
+    cells, base = m.get("perception_cells"), m.get("perception_cells_if_all_empty")
+    if cells is None:
+        return "-"
+    return f"{cells:.3f}" + ("" if base is None else f" ({base:.3f})")
+
+
+def _or_dash(x: Any) -> Any:
+    return "-" if x is None else x
+
+
+def _top(violations: dict[str, int], k: int = 3) -> str:
+    """The ``k`` most frequent rule violations of parsed answers as ``id n`` (ties by name), or ``-``."""
+    top = sorted(((n, c) for n, c in violations.items() if n != "unparsed"), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return ", ".join(f"{name} {n}" for name, n in top if n) or "-"
+
+
 def report(results: dict[str, Any]) -> str:
-    header = ["arm", "puzzle", "trained", "n", "success", "perception", "answer", "answer given perception", "parse ok",
-              "parse failures"]
+    header = ["arm", "puzzle", "trained", "n", "success", "perception", "answer", "answer given perception",
+              "perception cells (all-empty reading)", "answer keeps givens", "parse ok", "parse failures",
+              "most broken rules (answers)"]
     rows = []
     for arm, by_puzzle in results["arms"].items():
         for puzzle, m in by_puzzle.items():
@@ -235,8 +322,9 @@ def report(results: dict[str, Any]) -> str:
             fails = {k: v for k, v in counts.items() if k not in ("ok", "total", "unparsable") and v}
             rows.append([arm, puzzle, "yes" if m["trained"] else "no", m["n"], m["success"], m["perception_acc"],
                          m["answer_acc"], "-" if m["answer_acc_given_perception"] is None else
-                         m["answer_acc_given_perception"], ok,
-                         ", ".join(f"{k} {v}" for k, v in fails.items()) or "0"])
+                         m["answer_acc_given_perception"], _cells(m),
+                         _or_dash(m.get("answer_keeps_givens")), ok,
+                         ", ".join(f"{k} {v}" for k, v in fails.items()) or "0", _top(m.get("violations") or {})])
     t = results["time"]
     trains = {k: v for k, v in t["phases"].items() if k.startswith("train/")}
     return ("### VGRP study (greedy, test instances)\n\n" + markdown_table(header, rows) +
