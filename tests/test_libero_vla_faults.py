@@ -22,27 +22,35 @@ class ImageFakeEnv(FakeEnv):
         return {**super()._obs(), "images": {"agentview": np.full((16, 16, 3), 10 * self.t, np.uint8)}}
 
 
-def test_worker_death_fails_one_episode_and_the_rollout_continues(tiny_models):
+def faulty_loop(tiny_models, env_entry_point: str, env_kwargs: dict[str, Any]):
+    """The tiny VLA's agent loop over a LIBERO task whose vector env runs ``env_entry_point`` in spawn workers;
+    returns ``(task, loop)`` (``task.vec`` / ``task.batch``: the vector env and its batch)."""
     from envs.libero.vector import LiberoVectorEnv
     from mmsft.models.loading import build_adapter, load_model
     from mmsft.rollout.agent import AgentLoop
     from mmsft.rollout.engine import HFGenerateEngine
     from mmsft.rollout.env_config import EnvConfig
     from mmsft.rollout.envs import LiberoBatch
-    from mmsft.train.env_producer import scored_sequences
     from tasks.libero.env_task import LiberoTask
 
     class FaultyTask(LiberoTask):
         def make_env(self, num_envs: int) -> LiberoBatch:
-            self.vec = LiberoVectorEnv(num_envs, {"mode": "crash"}, env_entry_point=f"{__name__}:ImageFakeEnv",
-                                       step_timeout=20.0, reset_timeout=120.0)
-            return LiberoBatch(self.vec, self.episode_of)
+            self.vec = LiberoVectorEnv(num_envs, env_kwargs, env_entry_point=env_entry_point, step_timeout=20.0,
+                                       reset_timeout=120.0)
+            self.batch = LiberoBatch(self.vec, self.episode_of)
+            return self.batch
 
     loaded = load_model(str(tiny_models["vla"]))
     adapter = build_adapter(loaded)
     cfg = EnvConfig(concat_turns=False, max_turns=6, task_args={"task_ids": [0], "image_size": 16})
     task = FaultyTask(cfg, adapter)
-    loop = AgentLoop(task, adapter, HFGenerateEngine(lambda: loaded.model, adapter), cfg, max_length=2048)
+    return task, AgentLoop(task, adapter, HFGenerateEngine(lambda: loaded.model, adapter), cfg, max_length=2048)
+
+
+def test_worker_death_fails_one_episode_and_the_rollout_continues(tiny_models):
+    from mmsft.train.env_producer import scored_sequences
+
+    task, loop = faulty_loop(tiny_models, f"{__name__}:ImageFakeEnv", {"mode": "crash"})
     try:
         episodes = loop.run([0, 1], group_size=2, temperature=1.0, seed=0)  # init states 0 (ok) and 1 (crash)
     finally:
@@ -75,28 +83,10 @@ class ResetFaultEnv(ImageFakeEnv):
 
 
 def test_failed_reset_fails_one_episode_and_leaves_it_out_of_its_group(tiny_models, tmp_path, caplog):
-    from envs.libero.vector import LiberoVectorEnv
-    from mmsft.models.loading import build_adapter, load_model
-    from mmsft.rollout.agent import AgentLoop, episode_metrics
-    from mmsft.rollout.engine import HFGenerateEngine
-    from mmsft.rollout.env_config import EnvConfig
-    from mmsft.rollout.envs import LiberoBatch
+    from mmsft.rollout.agent import episode_metrics
     from mmsft.train.env_producer import scored_sequences, training_episodes
-    from tasks.libero.env_task import LiberoTask
 
-    class FaultyTask(LiberoTask):
-        def make_env(self, num_envs: int) -> LiberoBatch:
-            self.vec = LiberoVectorEnv(num_envs, {"marker": str(tmp_path / "fault-once")},
-                                       env_entry_point=f"{__name__}:ResetFaultEnv", step_timeout=20.0,
-                                       reset_timeout=120.0)
-            self.batch = LiberoBatch(self.vec, self.episode_of)
-            return self.batch
-
-    loaded = load_model(str(tiny_models["vla"]))
-    adapter = build_adapter(loaded)
-    cfg = EnvConfig(concat_turns=False, max_turns=6, task_args={"task_ids": [0], "image_size": 16})
-    task = FaultyTask(cfg, adapter)
-    loop = AgentLoop(task, adapter, HFGenerateEngine(lambda: loaded.model, adapter), cfg, max_length=2048)
+    task, loop = faulty_loop(tiny_models, f"{__name__}:ResetFaultEnv", {"marker": str(tmp_path / "fault-once")})
     try:
         with caplog.at_level("WARNING", logger="mmsft.rollout.envs"):
             episodes = loop.run([0, 2], group_size=2, temperature=1.0, seed=0)  # init state 2: one reset raises
