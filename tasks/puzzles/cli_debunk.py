@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tasks.puzzles.study_common import add_workers_argument, apply_workers
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/debunk-study", help="work folder (data, runs, transcripts, results)")
@@ -13,8 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smaller data, fewer steps and levels (about 15 min on 2 idle cores; docs/puzzles.md)")
     parser.add_argument("--worlds", default="sokoban,general_points", help="comma list: sokoban, general_points")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="SFT runs side by side (default: usable cores, at most 2; 1 = in-process)")
+    add_workers_argument(parser, "SFT runs")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if bad or not worlds:
         raise ConfigError(f"--worlds {args.worlds!r}: expected a comma list of sokoban, general_points")
     settings.worlds, settings.seed = worlds, args.seed
-    if args.workers is not None:
-        if args.workers < 1:
-            raise ConfigError(f"--workers {args.workers}: expected an int >= 1")
-        settings.workers = args.workers
+    apply_workers(settings, args.workers)
     results = run_study(settings)
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, curves: {out / 'curves.png'}, transcripts: {out}/<world>/transcripts/")

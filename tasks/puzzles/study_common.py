@@ -66,6 +66,22 @@ def default_workers() -> int:
     return max(1, min(2, usable))
 
 
+def add_workers_argument(parser: Any, what: str) -> None:
+    """The studies' ``--workers`` option (``what``: the runs it parallelises)."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"{what} side by side (default: usable cores, at most 2; 1 = in-process)")
+
+
+def apply_workers(settings: Any, workers: int | None) -> None:
+    """Set ``settings.workers`` from ``--workers`` (None keeps the preset's); refuse a count below 1."""
+    from mmsft.config_base import ConfigError
+
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"--workers {workers}: expected an int >= 1")
+        settings.workers = workers
+
+
 def train_all(jobs: dict[str, dict[str, Any]], clock: Clock, workers: int, log: Any = print,
               prefix: str = "train/") -> dict[str, Path]:
     """Train independent runs (``{name: config dict}``), ``workers`` at a time in fresh (spawned) single-threaded

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tasks.puzzles.study_common import add_workers_argument, apply_workers
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/vgrp-study", help="work folder (data, runs, eval, transcripts, results)")
@@ -17,8 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=4, help="grid size of every puzzle")
     parser.add_argument("--no-image", action="store_true", help="skip the image-observation arm")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="training processes side by side (default: usable cores, at most 2; 1 = in-process)")
+    add_workers_argument(parser, "training processes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,10 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--trained {args.trained!r} is also listed in --untrained")
     settings.trained, settings.untrained, settings.size = args.trained, untrained, args.size
     settings.image, settings.seed = not args.no_image, args.seed
-    if args.workers is not None:
-        if args.workers < 1:
-            raise ConfigError(f"--workers {args.workers}: expected an int >= 1")
-        settings.workers = args.workers
+    apply_workers(settings, args.workers)
     results = run_study(settings)
     print((out / "results.md").read_text())
     print(f"results: {out / 'results.json'}, curves: {out / 'curves.png'}, transcripts: {out / 'transcripts'}")
